@@ -1,0 +1,41 @@
+# Thin wrappers over CMake. See README.md.
+BUILD      ?= build
+TEST_BUILD ?= build-test
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all build test run deps format lint fuzz bench clean
+
+all: build
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DKA_TESTS=OFF >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@scripts/deps.sh
+
+# Tests: sanitizers on, warnings are errors, every test through CTest.
+test: deps
+	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKA_SANITIZE=ON -DKA_WERROR=ON -DKA_TESTS=ON >/dev/null
+	@cmake --build $(TEST_BUILD) -j $(JOBS)
+	@cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+run: build
+	@scripts/demo.sh $(BUILD)/kaudit
+
+fuzz:
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DKA_FUZZ=ON -DKA_TESTS=OFF -DKA_BENCH=OFF >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+
+bench: build
+	@bench/run.sh $(BUILD)
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --suppressions-list=.cppcheck-suppressions --inline-suppr -I include src
+
+clean:
+	@rm -rf $(BUILD) $(TEST_BUILD) build-fuzz

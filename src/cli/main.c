@@ -1,0 +1,52 @@
+/*
+ * main.c - the kaudit binary: a table of subcommands.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+
+struct ka_cli_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct ka_cli_cmd ka_cli_cmds[] = {
+    {"policy", ka_cmd_policy, "check, evaluate and apply audit policies (kube-apiserver semantics)"},
+    {"gen", ka_cmd_gen, "generate realistic, deterministic audit traffic (JSON lines)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kaudit <command> [options] [args]\n\n"
+               "kaudit is a toolkit for Kubernetes audit logs.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof ka_cli_cmds / sizeof ka_cli_cmds[0]; i++)
+        fprintf(f, "  %-10s %s\n", ka_cli_cmds[i].name, ka_cli_cmds[i].summary);
+    fprintf(f, "\nRun 'kaudit <command> --help' for a command's options and an example.\n"
+               "Exit codes: 0 success, 1 usage or input error, 2 internal error,\n"
+               "3 some input lines were bad (the rest was processed).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return KA_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return KA_EXIT_OK;
+    }
+    if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("kaudit %s\n", KA_VERSION);
+        return KA_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof ka_cli_cmds / sizeof ka_cli_cmds[0]; i++)
+        if (!strcmp(cmd, ka_cli_cmds[i].name))
+            return ka_cli_cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "kaudit: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return KA_EXIT_USAGE;
+}
