@@ -235,7 +235,8 @@ int ka_input_next(struct ka_input *in, struct ka_record *rec)
     if (in->doc_done)
         return 0;
     for (;;) {
-        char *nl = memchr(in->b + in->start, '\n', in->end - in->start);
+        char *nl = in->end > in->start ? memchr(in->b + in->start, '\n', in->end - in->start)
+                                       : NULL;
         if (!nl && !in->eof && in->end - in->start <= in->o.max_line) {
             int rc = fill(in);
             if (rc)
@@ -255,7 +256,9 @@ int ka_input_next(struct ka_input *in, struct ka_record *rec)
                 int rc = fill(in);
                 if (rc)
                     return rc;
-                nl = memchr(in->b + in->start, '\n', in->end - in->start);
+                nl = in->end > in->start
+                         ? memchr(in->b + in->start, '\n', in->end - in->start)
+                         : NULL;
             }
             in->start = nl ? (size_t)(nl - in->b) + 1 : in->end;
             in->line++;

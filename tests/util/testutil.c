@@ -76,28 +76,6 @@ void ka_t_rmtree(const char *path)
         fprintf(stderr, "rm -rf %s failed\n", path);
 }
 
-static char *slurp_fd(int fd, size_t *len)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap + 1);
-    for (;;) {
-        if (n == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    buf[n] = 0;
-    if (len)
-        *len = n;
-    return buf;
-}
-
 int ka_t_run(const char *args, const char *stdin_data, size_t stdin_len, char **out,
              size_t *out_len, char **err)
 {
