@@ -74,14 +74,19 @@ int ka_cli_flush(struct ka_buf *b, FILE *f, size_t min)
 {
     if (b->n < min || b->n == 0)
         return 0;
-    size_t w = fwrite(b->p, 1, b->n, f);
+    size_t want = b->n;
+    size_t w = fwrite(b->p, 1, want, f);
     b->n = 0;
-    return w == 0 ? -1 : 0;
+    return w != want ? -1 : 0;
 }
 
 int ka_cli_parse_size(const char *s, unsigned long long *out)
 {
     char *end;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (!isdigit((unsigned char)*s))
+        return -1;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s)

@@ -57,7 +57,7 @@ int ka_buf_append(struct ka_buf *b, const void *p, size_t n)
 
 int ka_buf_putc(struct ka_buf *b, char c)
 {
-    if (b->n + 1 < b->cap) {
+    if (b->n + 1 < b->cap && (!b->max || b->n < b->max)) {
         b->p[b->n++] = c;
         return KA_OK;
     }
