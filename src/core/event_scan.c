@@ -89,13 +89,20 @@ static int sc_string(struct sc *c, const char **pp, struct ka_str *s)
     return KA_OK;
 }
 
-/* Skips whitespace; fails at the end of input. */
-static int sc_ws(struct sc *c, const char **pp)
+static int sc_ws_slow(struct sc *c, const char **pp)
 {
     *pp = ka__json_ws(*pp, c->end);
     if (*pp == c->end)
         return sc_fail(c, *pp, "unexpected end of input");
     return KA_OK;
+}
+
+/* Skips whitespace; fails at the end of input. Compact JSON has none: that path is inline. */
+static inline int sc_ws(struct sc *c, const char **pp)
+{
+    if (__builtin_expect(*pp < c->end && (unsigned char)**pp > ' ', 1))
+        return KA_OK;
+    return sc_ws_slow(c, pp);
 }
 
 /*
