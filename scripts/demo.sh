@@ -15,7 +15,7 @@ echo "== kaudit gen --events 20000 --attacks | kaudit policy apply -p deploy/aud
 "$KAUDIT" gen --events 20000 --seed 1 --attacks >"$OUT/raw.log"
 "$KAUDIT" policy apply -p "$POLICY" --stats "$OUT/raw.log" >"$OUT/audit.log"
 echo
-echo "== what the policy kept, by level"
+echo "== the policy's decisions, by level (kaudit policy eval)"
 "$KAUDIT" policy eval -p "$POLICY" "$OUT/raw.log" |
   awk -F'"level":"' '{split($2, a, "\""); n[a[1]]++} END {for (l in n) printf "  %-16s %d\n", l, n[l]}' | sort
 echo
