@@ -34,8 +34,10 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 lint:
+	@cmake -S . -B build-lint -DKA_TESTS=OFF -DKA_BENCH=OFF >/dev/null
+	@clang-tidy -p build-lint --quiet src/core/*.c src/cli/*.c 2>/dev/null
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppressions-list=.cppcheck-suppressions --inline-suppr -I include src
 
 clean:
-	@rm -rf $(BUILD) $(TEST_BUILD) build-fuzz
+	@rm -rf $(BUILD) $(TEST_BUILD) build-fuzz build-lint

@@ -198,7 +198,7 @@ static int rd_raw(struct sc *c, const char **pp, unsigned depth, char kind, cons
 static int rd_strarr(struct sc *c, const char **pp, unsigned depth, const char *pre,
                      const char *name, struct ka_raw *out)
 {
-    struct ka_str s;
+    struct ka_str s = {0};
     int rc = sc_null(c, pp);
     if (rc)
         return rc < 0 ? rc : (memset(out, 0, sizeof *out), KA_OK);
@@ -222,7 +222,7 @@ static int rd_strarr(struct sc *c, const char **pp, unsigned depth, const char *
 static int rd_map(struct sc *c, const char **pp, unsigned depth, int arrays, const char *pre,
                   const char *name, struct ka_raw *out)
 {
-    struct ka_str s;
+    struct ka_str s = {0};
     struct ka_raw a;
     const char *what = arrays ? "expected an object of string arrays" : "expected an object of strings";
     int rc = sc_null(c, pp);
@@ -249,7 +249,7 @@ static int rd_map(struct sc *c, const char **pp, unsigned depth, int arrays, con
 
 static int rd_time(struct sc *c, const char **pp, const char *name, struct ka_time *t)
 {
-    struct ka_str s;
+    struct ka_str s = {0};
     char tmp[64];
     int rc = sc_null(c, pp);
     if (rc)
@@ -328,7 +328,7 @@ static const char *const user_names[] = {"username", "uid", "groups", "extra"};
 
 static int rd_user(struct sc *c, const char **pp, const char *pre, struct ka_user *u)
 {
-    struct ka_str key;
+    struct ka_str key = {0};
     int rc = sc_null(c, pp);
     memset(u, 0, sizeof *u);
     if (rc)
@@ -357,7 +357,7 @@ static const char *const ref_names[] = {"resource", "namespace", "name", "uid", 
 
 static int rd_objref(struct sc *c, const char **pp, struct ka_objref *r)
 {
-    struct ka_str key;
+    struct ka_str key = {0};
     struct ka_str *fields[] = {&r->resource, &r->namespace_, &r->name, &r->uid, &r->apiGroup,
                                &r->apiVersion, &r->resourceVersion, &r->subresource};
     int rc = sc_null(c, pp);
@@ -383,7 +383,7 @@ static const char *const status_names[] = {"kind", "apiVersion", "metadata", "st
 
 static int rd_status(struct sc *c, const char **pp, struct ka_status *st)
 {
-    struct ka_str key, ignored;
+    struct ka_str key = {0}, ignored = {0};
     const char *pre = "responseStatus";
     int rc = sc_null(c, pp);
     memset(st, 0, sizeof *st);
@@ -484,7 +484,7 @@ static int rd_member(struct sc *c, const char **pp, int id, struct ka_event *e)
 /* The event object at p; p is left after its '}'. */
 static int scan_object(struct sc *c, const char **pp, struct ka_event *e)
 {
-    struct ka_str key;
+    struct ka_str key = {0};
     int rc;
     const char *start = *pp;
     if (*start != '{')
@@ -618,8 +618,11 @@ static int doc_object(struct sc *c, struct ka_raw obj, enum ka_doc_kind *kind, s
             kraw = v;
         else if (ka_str_eq(key, "apiVersion", 10))
             araw = v;
-        else if (ka_str_eq(key, "items", 5))
-            *items = ka_json_type_of(v.p, v.n) == KA_JSON_NULL ? (struct ka_raw){0} : v;
+        else if (ka_str_eq(key, "items", 5)) {
+            if (ka_json_type_of(v.p, v.n) == KA_JSON_NULL)
+                v = (struct ka_raw){0};
+            *items = v;
+        }
     }
     enum ka_json_type kt = ka_json_type_of(kraw.p, kraw.n);
     if (kt != KA_JSON_NONE && kt != KA_JSON_NULL && kt != KA_JSON_STRING)

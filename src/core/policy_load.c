@@ -499,7 +499,7 @@ static void err_invalid(struct dctx *c, int line, int col, const struct kap_item
     ka_buf_puts(&b, "Invalid value: ");
     if (it)
         go_quote(&b, it->p, it->n);
-    else
+    else if (l)
         json_list(&b, l);
     ka_buf_printf(&b, ": %s", detail);
     err_at(c, line, col, "%s", ka_buf_cstr(&b) ? ka_buf_cstr(&b) : "Invalid value");
@@ -561,7 +561,7 @@ static void val_group(struct dctx *c, const struct kap_gr_doc *g)
     char detail[512];
     detail[0] = '\0';
     if (gi->n > 253)
-        strcat(detail, "must be no more than 253 characters");
+        snprintf(detail, sizeof detail, "%s", "must be no more than 253 characters");
     if (!is_dns1123_subdomain(gi->p, gi->n))
         snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail), "%s%s",
                  detail[0] ? "," : "",
