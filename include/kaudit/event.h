@@ -67,6 +67,7 @@ struct ka_objref {
 
 struct ka_status {
     bool present;
+    struct ka_str kind, apiVersion; /* TypeMeta: empty in practice */
     struct ka_raw metadata; /* ListMeta object, or absent */
     struct ka_str status, message, reason;
     struct ka_raw details;  /* StatusDetails object, or absent */

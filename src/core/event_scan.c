@@ -383,7 +383,7 @@ static const char *const status_names[] = {"kind", "apiVersion", "metadata", "st
 
 static int rd_status(struct sc *c, const char **pp, struct ka_status *st)
 {
-    struct ka_str key = {0}, ignored = {0};
+    struct ka_str key = {0};
     const char *pre = "responseStatus";
     int rc = sc_null(c, pp);
     memset(st, 0, sizeof *st);
@@ -395,8 +395,8 @@ static int rd_status(struct sc *c, const char **pp, struct ka_status *st)
         if ((rc = sc_key(c, pp, &key)))
             return rc;
         switch (member_id(key, status_names, 8)) {
-        case 0: rc = rd_str(c, pp, pre, "kind", &ignored); break;
-        case 1: rc = rd_str(c, pp, pre, "apiVersion", &ignored); break;
+        case 0: rc = rd_str(c, pp, pre, "kind", &st->kind); break;
+        case 1: rc = rd_str(c, pp, pre, "apiVersion", &st->apiVersion); break;
         case 2: rc = rd_raw(c, pp, 2, '{', pre, "metadata", &st->metadata); break;
         case 3: rc = rd_str(c, pp, pre, "status", &st->status); break;
         case 4: rc = rd_str(c, pp, pre, "message", &st->message); break;

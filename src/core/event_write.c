@@ -442,57 +442,16 @@ static int put_details(struct ew *w, struct ka_raw obj)
 }
 
 /*
- * The raw value of the last top-level member `name` of the (validated) event. The request and
- * response objects, whose spans the scanner recorded, are jumped over; other values are skipped
- * without validating them again. Returns an absent raw when not found.
- */
-static struct ka_raw find_top_member(const struct ka_event *ev, const char *name)
-{
-    const char *base = ev->raw.p, *end, *p;
-    struct ka_raw found = {NULL, 0};
-    size_t nl = strlen(name);
-    if (!base || ev->raw.n < 2)
-        return found;
-    end = base + ev->raw.n - 1;
-    p = base + 1;
-    while ((p = ka_json_ws(p, end)) < end && *p == '"') {
-        struct ka_str k = {p + 1, 0, 1, 0};
-        const char *q = p + 1, *v;
-        while (*q != '"')
-            q += *q == '\\' ? 2 : 1;
-        k.n = (uint32_t)(q - k.p);
-        k.esc = memchr(k.p, '\\', k.n) != NULL;
-        p = ka_json_ws(q + 1, end) + 1; /* past ':' */
-        v = p = ka_json_ws(p, end);
-        if (ev->requestObject.p == v)
-            p += ev->requestObject.n;
-        else if (ev->responseObject.p == v)
-            p += ev->responseObject.n;
-        else
-            p = ka__json_fast_end(p, end);
-        if (ka_str_eq(k, name, nl))
-            found = (struct ka_raw){v, (uint32_t)(p - v)};
-        p = ka_json_ws(p, end);
-        if (p < end && *p == ',')
-            p++;
-    }
-    return found;
-}
-
-/*
  * Status: kind, apiVersion (omitempty; empty in practice), metadata (always), status, message,
  * reason, details (a pointer: written when present), code (omitted when 0).
  */
 static int put_status(struct ew *w, const struct ka_event *ev)
 {
-    static const char *const tm[] = {"kind", "apiVersion"};
     const struct ka_status *s = &ev->responseStatus;
-    struct ka_str tv[2];
     bool first = true;
-    get_strs(find_top_member(ev, "responseStatus"), tm, 2, tv);
     KA__TRY(ka_buf_putc(w->out, '{'));
-    KA__TRY(put_str_member(w, &first, "kind", tv[0]));
-    KA__TRY(put_str_member(w, &first, "apiVersion", tv[1]));
+    KA__TRY(put_str_member(w, &first, "kind", s->kind));
+    KA__TRY(put_str_member(w, &first, "apiVersion", s->apiVersion));
     KA__TRY(put_key(w, &first, "metadata"));
     KA__TRY(put_listmeta(w, s->metadata));
     KA__TRY(put_str_member(w, &first, "status", s->status));
