@@ -9,9 +9,12 @@
  *     array of events yields one record per item.
  *   - one JSON document spread over several lines (a pretty-printed Event, an EventList, or an
  *     array of events), detected when the first non-blank line is not a complete value (it
- *     does not end in '}' or ']'). The document is read whole, up to max_doc bytes.
+ *     does not end in '}' or ']') and is followed by more lines. The document is read whole, up to max_doc bytes.
  * A line longer than max_line is skipped (record.err = KA_ETOOBIG, with a message) and reading
- * goes on. Records point into the reader's buffer and stay valid until the next call.
+ * goes on. A final line without LF is returned like any other, with record.no_newline set: a
+ * crash can leave a partial last line, and the caller decides (kaudit warns and skips it when
+ * it does not scan; real logs also exist without a final newline, so one that scans is an
+ * event). Records point into the reader's buffer and stay valid until the next call.
  */
 #ifndef KAUDIT_INPUT_H
 #define KAUDIT_INPUT_H
@@ -27,6 +30,8 @@ struct ka_input_opts {
     size_t max_line; /* 0 = KA_INPUT_DEFAULT_MAX_LINE */
     size_t max_doc;  /* 0 = KA_INPUT_DEFAULT_MAX_DOC */
     struct ka_scan_opts scan;
+    int no_backups;  /* not used by ka_input: callers that expand FILE arguments into log sets
+                        (ka_logset, kaudit's ka_cli_read_events) read only the file named */
 };
 
 struct ka_record {
@@ -34,6 +39,7 @@ struct ka_record {
     size_t n;
     unsigned long line; /* 1-based line where the record starts */
     int err;            /* 0, or KA_ETOOBIG / KA_ESYNTAX / KA_EIO for a record that is skipped */
+    int no_newline;     /* JSON lines: the record comes from the last line, which has no LF */
     char msg[160];      /* reason when err != 0 */
 };
 

@@ -8,6 +8,33 @@
 
 #include "cmds.h"
 #include "kaudit/err.h"
+#include "kaudit/logset.h"
+
+static void report_open_error(const char *name, int rc)
+{
+    const char *why = rc == KA_ENOENT ? strerror(ENOENT)
+                      : rc == KA_EIO  ? strerror(errno)
+                                      : ka_strerror(rc);
+    fprintf(stderr, "kaudit: %s: %s\n", name, why);
+}
+
+/* A record that did not give an event: reports it, counts it. */
+static void report_bad(const char *name, const struct ka_record *rec, unsigned long line,
+                       unsigned long col, const char *msg, struct ka_cli_read_stats *st)
+{
+    if (rec->no_newline && rec->err != KA_ETOOBIG) {
+        fprintf(stderr,
+                "kaudit: %s:%lu: truncated last line (no newline at end of file); skipped\n",
+                name, rec->line);
+        st->truncated++;
+        return;
+    }
+    if (col)
+        fprintf(stderr, "kaudit: %s:%lu:%lu: %s\n", name, line, col, msg);
+    else
+        fprintf(stderr, "kaudit: %s:%lu: %s\n", name, line, msg);
+    st->bad++;
+}
 
 static int read_one(const char *file, const struct ka_input_opts *io, ka_cli_event_fn fn,
                     void *ud, struct ka_cli_read_stats *st)
@@ -16,25 +43,23 @@ static int read_one(const char *file, const struct ka_input_opts *io, ka_cli_eve
     const char *name = strcmp(file, "-") ? file : "<stdin>";
     int rc = ka_input_open(file, io, &in);
     if (rc) {
-        fprintf(stderr, "kaudit: %s: %s\n", name, rc == KA_ENOENT ? strerror(ENOENT)
-                                                                   : strerror(errno));
+        report_open_error(name, rc);
         return KA_EXIT_USAGE;
     }
+    st->files++;
     struct ka_record rec;
     struct ka_event ev;
     struct ka_scan_err se;
     int ret = 0;
     while ((rc = ka_input_next(in, &rec)) == 1) {
         if (rec.err) {
-            fprintf(stderr, "kaudit: %s:%lu: %s\n", name, rec.line, rec.msg);
-            st->bad++;
+            report_bad(name, &rec, rec.line, 0, rec.msg, st);
             continue;
         }
-        if ((rc = ka_event_scan(rec.p, rec.n, &io->scan, &ev, &se)) != 0) {
+        if (ka_event_scan(rec.p, rec.n, &io->scan, &ev, &se) != 0) {
             unsigned long l, c;
             ka_linecol(rec.p, se.off, &l, &c);
-            fprintf(stderr, "kaudit: %s:%lu:%lu: %s\n", name, rec.line + l - 1, c, se.msg);
-            st->bad++;
+            report_bad(name, &rec, rec.line + l - 1, c, se.msg, st);
             continue;
         }
         st->events++;
@@ -50,18 +75,44 @@ static int read_one(const char *file, const struct ka_input_opts *io, ka_cli_eve
     return ret;
 }
 
+/* Expands one argument and reads its files in order. */
+static int read_arg(const char *arg, const struct ka_input_opts *io, ka_cli_event_fn fn,
+                    void *ud, struct ka_cli_read_stats *st)
+{
+    struct ka_logset set = {0};
+    struct ka_logset_opts lo = {.no_backups = io->no_backups};
+    int rc = ka_logset_expand(arg, &lo, &set);
+    if (rc) {
+        report_open_error(arg, rc);
+        return KA_EXIT_USAGE;
+    }
+    int ret = 0;
+    for (size_t i = 0; i < set.n; i++) {
+        rc = read_one(set.files[i].path, io, fn, ud, st);
+        if (rc && !ret)
+            ret = rc;
+        if (rc && rc != KA_EXIT_USAGE)
+            break;
+    }
+    ka_logset_free(&set);
+    return ret;
+}
+
 int ka_cli_read_events(char **files, int n, const struct ka_input_opts *io, ka_cli_event_fn fn,
                        void *ud, struct ka_cli_read_stats *st)
 {
     static char dash[] = "-";
     char *std[] = {dash};
+    struct ka_input_opts none = {0};
+    if (!io)
+        io = &none;
     if (n == 0) {
         files = std;
         n = 1;
     }
     int ret = 0;
     for (int i = 0; i < n; i++) {
-        int rc = read_one(files[i], io, fn, ud, st);
+        int rc = read_arg(files[i], io, fn, ud, st);
         if (rc && !ret)
             ret = rc;
         if (rc && rc != KA_EXIT_USAGE)

@@ -23,23 +23,29 @@ static const char *const usage_check =
     "example:\n  kaudit policy check deploy/audit-policy.yaml\n";
 
 static const char *const usage_eval =
-    "usage: kaudit policy eval -p POLICY [--strict] [--max-line SIZE] [FILE...]\n"
+    "usage: kaudit policy eval -p POLICY [--strict] [--max-line SIZE] [--no-backups] [FILE...]\n"
     "Prints the policy's decision for every event, one JSON line each, in input order:\n"
     "  {\"auditID\":..,\"stage\":..,\"level\":..,\"omitStages\":[..],\"omitManagedFields\":..,"
     "\"rule\":N|null}\n"
     "FILE may be an audit log (JSON lines), a .gz file, a JSON document (Event, EventList,\n"
-    "array); no FILE or '-' reads stdin. Bad lines are reported on stderr and skipped\n"
-    "(exit 3 at the end).\n\n"
+    "array) or a directory; no FILE or '-' reads stdin. A log path such as audit.log is read\n"
+    "with its rotated backups (audit-<time>.log[.gz]), oldest first, then the live file;\n"
+    "--no-backups reads only the file named. A directory: each of its log sets, by name.\n"
+    "Bad lines are reported on stderr and skipped (exit 3 at the end); so are lines longer\n"
+    "than --max-line (default 16M). A last line without newline that does not parse (a\n"
+    "crash cut it) is a warning only: skipped, and the exit code stays 0.\n\n"
     "example:\n  kaudit policy eval -p deploy/audit-policy.yaml /var/log/kubernetes/audit.log\n";
 
 static const char *const usage_apply =
-    "usage: kaudit policy apply -p POLICY [--strict] [--stats] [--max-line SIZE] [FILE...]\n"
+    "usage: kaudit policy apply -p POLICY [--strict] [--stats] [--max-line SIZE] [--no-backups]\n"
+    "                           [FILE...]\n"
     "Writes what kube-apiserver's log backend would keep under POLICY: drops events whose\n"
     "level is None or whose stage is omitted, removes requestObject below Request and\n"
     "responseObject below RequestResponse, removes metadata.managedFields when\n"
     "omitManagedFields, lowers `level` to the lower of the event's and the policy's (an\n"
     "event without a known level takes the policy's), and writes the canonical encoding.\n"
-    "--stats prints counts on stderr at the end. Bad lines: as for eval (exit 3).\n\n"
+    "--stats prints counts on stderr at the end. FILE, --no-backups, bad and truncated last\n"
+    "lines: as for eval (bad lines exit 3).\n\n"
     "example:\n  kaudit gen --events 1000 | kaudit policy apply -p deploy/audit-policy.yaml\n";
 
 static void print_diag(const struct ka_diag *d)
@@ -193,6 +199,7 @@ static int policy_run(int argc, char **argv, int apply)
                                        {"strict", no_argument, 0, 's'},
                                        {"stats", no_argument, 0, 'S'},
                                        {"max-line", required_argument, 0, 'L'},
+                                       {"no-backups", no_argument, 0, 'B'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     const char *usage = apply ? usage_apply : usage_eval;
@@ -200,12 +207,14 @@ static int policy_run(int argc, char **argv, int apply)
     unsigned flags = 0;
     int stats = 0, c;
     unsigned long long max_line = 0;
+    int no_backups = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, "p:h", lo, NULL)) != -1) {
         switch (c) {
         case 'p': policy = optarg; break;
         case 's': flags |= KA_POLICY_STRICT; break;
         case 'S': stats = 1; break;
+        case 'B': no_backups = 1; break;
         case 'L':
             if (ka_cli_parse_size(optarg, &max_line) || max_line == 0) {
                 fprintf(stderr, "kaudit: --max-line: bad size '%s'\n", optarg);
@@ -229,7 +238,7 @@ static int policy_run(int argc, char **argv, int apply)
         return rc == KA_ENOMEM ? KA_EXIT_INTERNAL : KA_EXIT_USAGE;
     ka_buf_init(&r.out, 0);
     ka_buf_init(&r.tmp, 0);
-    struct ka_input_opts io = {.max_line = (size_t)max_line};
+    struct ka_input_opts io = {.max_line = (size_t)max_line, .no_backups = no_backups};
     struct ka_cli_read_stats st = {0};
     int ret = ka_cli_read_events(argv + optind, argc - optind, &io, on_event, &r, &st);
     if (ka_cli_flush(&r.out, stdout, 0) || fflush(stdout)) {

@@ -34,6 +34,7 @@ struct ka_input {
     unsigned long long consumed;
     struct ka__item *items; /* pending items of the current line or document */
     size_t n_items, i_item, cap_items;
+    int items_no_newline;   /* the pending items come from a last line without LF */
 };
 
 static int fill(struct ka_input *in)
@@ -166,6 +167,7 @@ static int pop_item(struct ka_input *in, struct ka_record *rec)
     rec->n = it->n;
     rec->line = it->line;
     rec->err = 0;
+    rec->no_newline = in->items_no_newline;
     rec->msg[0] = 0;
     return 1;
 }
@@ -230,6 +232,7 @@ static int line_is_doc(const char *p, size_t n)
 
 int ka_input_next(struct ka_input *in, struct ka_record *rec)
 {
+    rec->no_newline = 0;
     if (pop_item(in, rec))
         return 1;
     if (in->doc_done)
@@ -262,6 +265,7 @@ int ka_input_next(struct ka_input *in, struct ka_record *rec)
             }
             in->start = nl ? (size_t)(nl - in->b) + 1 : in->end;
             in->line++;
+            rec->no_newline = !nl;
             rec->p = NULL;
             rec->n = 0;
             rec->line = line;
@@ -277,7 +281,8 @@ int ka_input_next(struct ka_input *in, struct ka_record *rec)
             size_t tn = n;
             trim(&tp, &tn);
             in->first = 0;
-            if (tn && tp[tn - 1] != '}' && tp[tn - 1] != ']')
+            /* A lone first line without LF is a line (maybe cut by a crash), not a document. */
+            if (nl && tn && tp[tn - 1] != '}' && tp[tn - 1] != ']')
                 return read_document(in, rec);
         }
         in->start += len + (nl ? 1 : 0);
@@ -287,6 +292,8 @@ int ka_input_next(struct ka_input *in, struct ka_record *rec)
         if (line == 1)
             trim(&p, &n);
         if (line_is_doc(p, n)) {
+            in->items_no_newline = !nl;
+            rec->no_newline = !nl;
             int rc = split_doc(in, p, n, line, rec);
             if (rc != 0)
                 return rc;
@@ -298,6 +305,7 @@ int ka_input_next(struct ka_input *in, struct ka_record *rec)
         rec->n = n;
         rec->line = line;
         rec->err = 0;
+        rec->no_newline = !nl;
         rec->msg[0] = 0;
         return 1;
     }

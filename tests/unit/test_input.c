@@ -1,7 +1,8 @@
 /*
  * test_input.c - the input reader: JSON lines, CRLF, BOM, blank lines, gzip, documents spread
- * over several lines, EventList lines, and the line-length maximum. All inputs are written by
- * the test into a temporary directory.
+ * over several lines, EventList lines, the line-length maximum, and a last line without LF
+ * (record.no_newline, which kaudit uses to warn about a line a crash cut). All inputs are
+ * written by the test into a temporary directory.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ struct got {
     int n, errs;
     char text[16][256];
     unsigned long line[16];
+    int nonl[16];
 };
 
 static void read_all(const char *path, const struct ka_input_opts *o, struct got *g)
@@ -66,6 +68,7 @@ static void read_all(const char *path, const struct ka_input_opts *o, struct got
         } else {
             snprintf(g->text[g->n], 256, "%.*s", (int)r.n, r.p);
         }
+        g->nonl[g->n] = r.no_newline;
         g->line[g->n++] = r.line;
     }
     cr_assert_eq(rc, 0);
@@ -183,4 +186,75 @@ Test(input, broken_document_reports_line)
     cr_assert_eq(g.n, 1);
     cr_assert_eq(g.errs, 1);
     cr_assert_eq(g.line[0], 3, "the error points at the bad line");
+}
+
+Test(input, last_line_without_newline_is_flagged)
+{
+    /* A crash cut the last event: the reader returns it flagged, the caller decides. */
+    static const char cut[] = EV("a") "\n" EV("b") "\n{\"kind\":\"Event\",\"audit";
+    struct got g;
+    read_all(write_file("cut.log", cut, sizeof cut - 1, 0), NULL, &g);
+    cr_assert_eq(g.n, 3);
+    cr_assert_eq(g.nonl[0] + g.nonl[1], 0, "complete lines are not flagged");
+    cr_assert_eq(g.nonl[2], 1);
+    cr_assert_eq(g.line[2], 3);
+    cr_assert_str_eq(g.text[2], "{\"kind\":\"Event\",\"audit");
+    /* The same in a gzip backup. */
+    read_all(write_file("cut.log.gz", cut, sizeof cut - 1, 1), NULL, &g);
+    cr_assert_eq(g.n, 3);
+    cr_assert_eq(g.nonl[2], 1);
+}
+
+Test(input, complete_file_has_no_flag_and_complete_last_line_is_an_event)
+{
+    static const char ok[] = EV("a") "\n" EV("b") "\n";
+    struct got g;
+    read_all(write_file("ok.log", ok, sizeof ok - 1, 0), NULL, &g);
+    cr_assert_eq(g.n, 2);
+    cr_assert_eq(g.nonl[0] + g.nonl[1], 0);
+    static const char nolf[] = EV("a") "\n" EV("b");
+    read_all(write_file("nolf.log", nolf, sizeof nolf - 1, 0), NULL, &g);
+    cr_assert_eq(g.n, 2);
+    cr_assert_eq(g.errs, 0);
+    cr_assert_str_eq(g.text[1], EV("b"));
+    cr_assert_eq(g.nonl[1], 1, "flagged, but whole: the caller keeps it");
+}
+
+Test(input, cut_eventlist_last_line_is_an_error_record_flagged)
+{
+    static const char cut[] = EV("a") "\n{\"kind\":\"EventList\",\"items\":[" EV("b") ",";
+    struct got g;
+    read_all(write_file("cutlist.log", cut, sizeof cut - 1, 0), NULL, &g);
+    cr_assert_eq(g.n, 2);
+    cr_assert_eq(g.errs, 1);
+    cr_assert_eq(g.nonl[1], 1);
+    cr_assert_eq(g.line[1], 2);
+}
+
+Test(input, long_last_line_without_newline_is_too_big_and_flagged)
+{
+    size_t big = 2u << 20;
+    char *data = malloc(big + 100);
+    size_t n = (size_t)sprintf(data, "%s\n{\"auditID\":\"", EV("a"));
+    memset(data + n, 'q', big);
+    n += big;
+    struct ka_input_opts o = {.max_line = 1u << 20};
+    struct got g;
+    read_all(write_file("longcut.log", data, n, 0), &o, &g);
+    free(data);
+    cr_assert_eq(g.n, 2);
+    cr_assert(strncmp(g.text[1], "ERR -4 ", 7) == 0, "%s", g.text[1]);
+    cr_assert_eq(g.nonl[1], 1);
+}
+
+Test(input, lone_cut_line_is_a_flagged_line_not_a_document)
+{
+    /* A crash right after a rotation: the new file holds only the start of one event. */
+    static const char cut[] = "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s";
+    struct got g;
+    read_all(write_file("lone.log", cut, sizeof cut - 1, 0), NULL, &g);
+    cr_assert_eq(g.n, 1);
+    cr_assert_eq(g.errs, 0, "returned as a line for the caller to judge");
+    cr_assert_eq(g.nonl[0], 1);
+    cr_assert_str_eq(g.text[0], cut);
 }
