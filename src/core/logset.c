@@ -255,7 +255,8 @@ static int cmp_ent(const void *pa, const void *pb)
 /* Sorts, sets LIVE on files that have backups, sends .gz twins to skipped, appends to s. */
 static int emit(struct ents *e, const char *pre, struct ka_logset *s)
 {
-    qsort(e->v, e->n, sizeof *e->v, cmp_ent);
+    if (e->n > 1)
+        qsort(e->v, e->n, sizeof *e->v, cmp_ent);
     for (size_t i = 0; i < e->n; i++) {
         struct ent *x = &e->v[i], *prev = i ? &e->v[i - 1] : NULL;
         int same_set = prev && strcmp(prev->live, x->live) == 0;
@@ -331,10 +332,9 @@ static int expand_path(const char *arg, int exists, size_t max, struct ka_logset
     pre[plen] = 0;
     snprintf(dir, sizeof dir, "%s", plen ? pre : ".");
     int rc = each_name(dir, on_path_name, &c);
-    if (rc == KA_OK && exists)
+    /* The live file comes last; it is read even when its directory cannot be listed. */
+    if (exists && (rc == KA_OK || (rc != KA_ENOMEM && rc != KA_ETOOBIG)))
         rc = ents_push(&c.e, c.base, c.base, KA_LOGSET_LIVE, 0, 0);
-    else if (rc && exists && rc != KA_ENOMEM && rc != KA_ETOOBIG)
-        rc = ents_push(&c.e, c.base, c.base, KA_LOGSET_LIVE, 0, 0); /* unlistable dir */
     if (rc == KA_OK && c.e.n == 0)
         rc = KA_ENOENT;
     if (rc == KA_OK)
@@ -405,7 +405,7 @@ static int expand_dir(const char *arg, const struct ka_logset_opts *o, struct ka
     size_t al = strlen(arg);
     snprintf(pre, sizeof pre, "%s%s", arg, al && arg[al - 1] == '/' ? "" : "/");
     int rc = each_name(arg, on_dir_name, &c);
-    if (rc == KA_OK)
+    if (rc == KA_OK && c.n > 0)
         qsort(c.names, c.n, sizeof *c.names, cmp_str);
     for (size_t i = 0; rc == KA_OK && i < c.n; i++)
         rc = classify(&c, c.names[i], o->no_backups, &e);
