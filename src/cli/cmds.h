@@ -11,5 +11,6 @@ enum { KA_EXIT_OK = 0, KA_EXIT_USAGE = 1, KA_EXIT_INTERNAL = 2, KA_EXIT_BADLINES
 
 int ka_cmd_policy(int argc, char **argv);
 int ka_cmd_gen(int argc, char **argv);
+int ka_cmd_write(int argc, char **argv);
 
 #endif
