@@ -158,6 +158,8 @@ struct ka_write_opts {
  * Appends the canonical encoding of ev plus one LF to out. kind and apiVersion are always
  * written as "Event" and "audit.k8s.io/v1". Returns KA_OK, KA_ENOMEM or KA_ETOOBIG; out is
  * restored to its previous length on failure.
+ * Only the indexed members of ev are read, never ev->raw: a caller may substitute any member's
+ * span with other validated JSON of the same type (redaction does this).
  */
 int ka_event_write(const struct ka_event *ev, const struct ka_write_opts *wo, struct ka_buf *out);
 

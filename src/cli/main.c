@@ -16,6 +16,9 @@ static const struct ka_cli_cmd ka_cli_cmds[] = {
     {"policy", ka_cmd_policy, "check, evaluate and apply audit policies (kube-apiserver semantics)"},
     {"gen", ka_cmd_gen, "generate realistic, deterministic audit traffic (JSON lines)"},
     {"write", ka_cmd_write, "write events as kube-apiserver's log backend does (rotation, formats)"},
+    {"config", ka_cmd_config, "print the documented default configuration, or check a file"},
+    {"send", ka_cmd_send, "post events as kube-apiserver's webhook backend does (batches, retries)"},
+    {"tail", ka_cmd_tail, "follow an audit log across rotations, with checkpoints"},
 };
 
 static void usage(FILE *f)

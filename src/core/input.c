@@ -280,7 +280,7 @@ int ka_input_next(struct ka_input *in, struct ka_record *rec)
             const char *tp = p;
             size_t tn = n;
             trim(&tp, &tn);
-            in->first = 0;
+            in->first = tn == 0; /* a line holding only a BOM is still blank */
             /* A lone first line without LF is a line (maybe cut by a crash), not a document. */
             if (nl && tn && tp[tn - 1] != '}' && tp[tn - 1] != ']')
                 return read_document(in, rec);
@@ -291,6 +291,8 @@ int ka_input_next(struct ka_input *in, struct ka_record *rec)
             continue;
         if (line == 1)
             trim(&p, &n);
+        if (n == 0)
+            continue; /* nothing but a BOM */
         if (line_is_doc(p, n)) {
             in->items_no_newline = !nl;
             rec->no_newline = !nl;

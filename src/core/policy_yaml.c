@@ -307,10 +307,46 @@ static bool looks_like_json(const char *buf, size_t n)
     return i < n && buf[i] == '{';
 }
 
+/* Offset of the first byte that is not well-formed UTF-8 (RFC 3629), or n if there is none. */
+static size_t utf8_bad(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i], len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2
+                                          : c >= 0xe0 && c <= 0xef ? 3
+                                          : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        if (len == 0 || n - i < len)
+            return i;
+        unsigned lo = 0x80, hi = 0xbf; /* range of the second byte */
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f; /* no surrogates */
+        else if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+        for (unsigned k = 1; k < len; k++)
+            if (s[i + k] < (k == 1 ? lo : 0x80) || s[i + k] > (k == 1 ? hi : 0xbf))
+                return i;
+        i += len;
+    }
+    return n;
+}
+
 int ka__yaml_tree(const char *name, const char *buf, size_t n, unsigned flags,
                   struct kap_arena *ar, struct ka_diag *diag, struct kap_pn **root)
 {
     (void)flags;
+    /* YAML and JSON are UTF-8 here (the apiserver's YAML reader refuses anything else), and
+       libfyaml 0.7 loops forever on some invalid bytes (e.g. "%\x8b"): check first. */
+    size_t bad = utf8_bad((const unsigned char *)buf, n);
+    if (bad < n) {
+        unsigned long l, c;
+        ka_linecol(buf, bad, &l, &c);
+        ka_diag_add(diag, KA_SEV_ERROR, "%s:%lu:%lu: invalid UTF-8", name, l, c);
+        return KA_ESYNTAX;
+    }
     struct tb t = {.name = name, .ar = ar, .diag = diag, .line = 1, .col = 1};
     struct fy_diag_cfg dc;
     fy_diag_cfg_default(&dc);
