@@ -20,7 +20,7 @@ test: deps
 	@cmake --build $(TEST_BUILD) -j $(JOBS)
 	@cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
 
-run: build
+run: deps build
 	@scripts/demo.sh $(BUILD)/kaudit
 
 fuzz:

@@ -33,6 +33,8 @@ read -r cat_b cat_w < <(measure sh -c "cat '$IN' > '$W/out/x'")
 read -r dd_b dd_w < <(measure dd if="$IN" of="$W/out/x" bs=1M conv=fsync status=none)
 read -r kn_b kn_w < <(measure "$K" write --no-fsync --audit-log-path "$W/out/audit.log" "$IN")
 read -r kf_b kf_w < <(measure "$K" write --fsync-every 400 --audit-log-path "$W/out/audit.log" "$IN")
+read -r cn_b cn_w < <(measure "$K" write --no-fsync --coalesce 1M --audit-log-path "$W/out/audit.log" "$IN")
+read -r cf_b cf_w < <(measure "$K" write --fsync-every 400 --coalesce 1M --audit-log-path "$W/out/audit.log" "$IN")
 
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 printf 'input: %s bytes of `kaudit gen` JSON lines, %s runs each (MB = 10^6 bytes)\n' "$BYTES" "$RUNS"
@@ -41,3 +43,5 @@ printf '%-44s %8s %8s\n' "cat FILE > OUT" "$cat_b" "$cat_w"
 printf '%-44s %8s %8s\n' "dd bs=1M conv=fsync" "$dd_b" "$dd_w"
 printf '%-44s %8s %8s  %s x cat\n' "kaudit write (json, no fsync)" "$kn_b" "$kn_w" "$(ratio "$kn_b" "$cat_b")"
 printf '%-44s %8s %8s  %s x dd conv=fsync\n' "kaudit write (json, --fsync-every 400)" "$kf_b" "$kf_w" "$(ratio "$kf_b" "$dd_b")"
+printf '%-44s %8s %8s  %s x cat\n' "kaudit write --coalesce 1M (no fsync)" "$cn_b" "$cn_w" "$(ratio "$cn_b" "$cat_b")"
+printf '%-44s %8s %8s  %s x dd conv=fsync\n' "kaudit write --coalesce 1M --fsync-every 400" "$cf_b" "$cf_w" "$(ratio "$cf_b" "$dd_b")"

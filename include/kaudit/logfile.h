@@ -3,7 +3,8 @@
  * rotates exactly as lumberjack v2.2.1 does (spec §5).
  *
  * One ka_logfile writes one path ("-" = stdout: no rotation, no file creation). Each call of
- * ka_logfile_write() is one write(2) of one complete line, so a rotation never splits an event.
+ * ka_logfile_write() is one write(2) of one complete line (or, with coalesce_bytes, of several
+ * whole lines), so a rotation never splits an event.
  * Durability is the caller's choice per batch: write, then ka_logfile_sync() (fsync) when the
  * batch must be on disk before it is acknowledged.
  *
@@ -40,6 +41,14 @@ struct ka_logfile_opts {
     bool compress;             /* --audit-log-compress */
     ka_clock_fn clock;         /* NULL = the real clock */
     void *clock_ud;
+    /*
+     * 0 (default): one write(2) per event, as kube-apiserver. > 0: whole events are gathered in
+     * memory up to this many bytes and written with one write(2); a batch never crosses a
+     * rotation, so the files are byte-identical. Pending events are written by
+     * ka_logfile_flush(), ka_logfile_sync(), before a rotation and at close; an I/O error then
+     * concerns the whole pending batch.
+     */
+    size_t coalesce_bytes;
 };
 
 /* kube-apiserver v1.36 defaults: json, 100 MiB, 366 days, 100 backups, no compression. */
@@ -58,7 +67,9 @@ int ka_logfile_write(struct ka_logfile *lf, const char *line, size_t n);
 /* Encodes ev in the configured format (wo applies to JSON) and writes it. */
 int ka_logfile_write_event(struct ka_logfile *lf, const struct ka_event *ev,
                            const struct ka_write_opts *wo);
-/* fsync(2) of the current file (no-op for stdout). */
+/* Writes the events gathered by coalesce_bytes (no-op otherwise). */
+int ka_logfile_flush(struct ka_logfile *lf);
+/* Flushes, then fsync(2) of the current file (no-op for stdout). */
 int ka_logfile_sync(struct ka_logfile *lf);
 void ka_logfile_stats(const struct ka_logfile *lf, struct ka_logfile_stats *st);
 /* Waits until the mill (pruning, compression) has nothing left to do. */

@@ -46,6 +46,7 @@ struct ka_logfile {
     struct ka__mill *mill;
     struct ka_logfile_stats st;
     struct ka_buf enc;   /* encoding buffer of ka_logfile_write_event */
+    struct ka_buf pend;  /* whole events not written yet (coalesce_bytes > 0) */
 };
 
 void ka_logfile_opts_default(struct ka_logfile_opts *o)
@@ -325,6 +326,20 @@ static int write_all(struct ka_logfile *lf, const char *p, size_t n)
     return KA_OK;
 }
 
+int ka_logfile_flush(struct ka_logfile *lf)
+{
+    if (!lf || lf->pend.n == 0)
+        return KA_OK;
+    int rc = write_all(lf, lf->pend.p, lf->pend.n);
+    ka_buf_reset(&lf->pend);
+    if (rc) {
+        lf->st.write_errors++;
+        return rc;
+    }
+    lf->dirty = true;
+    return KA_OK;
+}
+
 int ka_logfile_write(struct ka_logfile *lf, const char *line, size_t n)
 {
     if (!lf || !line || n == 0 || line[n - 1] != '\n')
@@ -336,14 +351,21 @@ int ka_logfile_write(struct ka_logfile *lf, const char *line, size_t n)
     int rc = KA_OK;
     if (lf->fd < 0)
         rc = lf->max ? open_existing_or_new(lf, n) : open_plain(lf);
-    if (!rc && lf->max && lf->size + n > lf->max)
-        rc = rotate(lf);
-    rc = rc ? rc : write_all(lf, line, n);
+    /* The rotation rule sees pending events as written: the files come out the same. */
+    if (!rc && lf->max && lf->size + lf->pend.n + n > lf->max)
+        rc = ka_logfile_flush(lf) ? KA_EIO : rotate(lf);
+    if (!rc && lf->o.coalesce_bytes) {
+        rc = ka_buf_append(&lf->pend, line, n);
+        if (!rc && lf->pend.n >= lf->o.coalesce_bytes)
+            rc = ka_logfile_flush(lf);
+    } else if (!rc) {
+        rc = write_all(lf, line, n);
+        lf->dirty = true;
+    }
     if (rc) {
         lf->st.write_errors++;
         return rc;
     }
-    lf->dirty = true;
     lf->st.events++;
     lf->st.bytes += n;
     return KA_OK;
@@ -375,7 +397,11 @@ static int sync_dir(const char *dir)
 
 int ka_logfile_sync(struct ka_logfile *lf)
 {
-    if (!lf || lf->is_stdout)
+    if (!lf)
+        return KA_OK;
+    if (ka_logfile_flush(lf))
+        return KA_EIO;
+    if (lf->is_stdout)
         return KA_OK;
     lf->syncing = true;
     if (lf->fd < 0)
@@ -412,6 +438,7 @@ void ka_logfile_close(struct ka_logfile *lf)
 {
     if (!lf)
         return;
+    ka_logfile_flush(lf);
     if (lf->mill) {
         ka__mill_wait(lf->mill);
         ka__mill_free(lf->mill);
@@ -423,5 +450,6 @@ void ka_logfile_close(struct ka_logfile *lf)
     free(lf->prefix);
     free(lf->ext);
     ka_buf_free(&lf->enc);
+    ka_buf_free(&lf->pend);
     free(lf);
 }

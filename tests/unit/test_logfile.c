@@ -765,3 +765,62 @@ Test(logfile, same_millisecond_rotation_takes_next_name)
     ka_t_rmtree(dir);
     free(dir);
 }
+
+/* Writes 30000 lines of varying length into dir with coalesce_bytes; returns the stats. */
+static void write_set(const char *dir, size_t coalesce, struct ka_logfile_stats *st)
+{
+    struct tclock c = {t0(), 0};
+    char *p = pjoin(dir, "audit.log");
+    struct ka_logfile_opts o;
+    ka_logfile_opts_default(&o);
+    o.path = p;
+    o.max_size_mb = 1;
+    o.max_backups = 0;
+    o.max_age_days = 0;
+    o.clock = tclock_fn;
+    o.clock_ud = &c;
+    o.coalesce_bytes = coalesce;
+    struct ka_logfile *lf = NULL;
+    cr_assert_eq(ka_logfile_open(&o, &lf), KA_OK);
+    char line[512];
+    for (int i = 0; i < 30000; i++) {
+        c.nsec = (int32_t)((i / 10) % 1000) * 1000000; /* distinct names per rotation */
+        c.sec = t0() + i / 10000;
+        int n = snprintf(line, sizeof line, "%08d-%0*d\n", i, 20 + (i * 37) % 300, 0);
+        cr_assert_eq(ka_logfile_write(lf, line, (size_t)n), KA_OK);
+    }
+    ka_logfile_stats(lf, st);
+    ka_logfile_close(lf);
+    free(p);
+}
+
+Test(logfile, coalesced_writes_give_the_same_files)
+{
+    char *a = ka_t_tmpdir(), *b = ka_t_tmpdir();
+    struct ka_logfile_stats sa, sb;
+    write_set(a, 0, &sa);
+    write_set(b, 64 * 1024, &sb);
+    cr_assert_eq(sa.rotations, sb.rotations);
+    cr_assert_gt(sa.rotations, 3, "the test must rotate several times");
+    cr_assert_eq(sa.bytes, sb.bytes);
+    char *la = ls(a), *lb = ls(b);
+    cr_assert_str_eq(la, lb, "same backup names");
+    for (char *name = strtok(la, " "); name; name = strtok(NULL, " ")) {
+        char *pa = pjoin(a, name), *pb = pjoin(b, name);
+        size_t na, nb;
+        char *da = ka_t_read_file(pa, &na), *db = ka_t_read_file(pb, &nb);
+        cr_assert(da && db);
+        cr_assert(na == nb && memcmp(da, db, na) == 0, "%s differs", name);
+        cr_assert_leq(na, MIB, "%s is over the maximum", name);
+        free(da);
+        free(db);
+        free(pa);
+        free(pb);
+    }
+    free(la);
+    free(lb);
+    ka_t_rmtree(a);
+    ka_t_rmtree(b);
+    free(a);
+    free(b);
+}
