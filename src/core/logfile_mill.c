@@ -27,6 +27,7 @@
 #include "kaudit/err.h"
 #include "kaudit/jsonw.h"
 #include "kaudit/logfile.h"
+#include "kaudit/logset.h"
 #include "logfile_int.h"
 
 #define KA_MILL_MAX_FILES 65536
@@ -50,37 +51,14 @@ struct backup {
     bool gz;
 };
 
-static int num(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int d[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : d[m - 1];
-}
-
 /* Parses "YYYY-MM-DDTHH-MM-SS.mmm" (exactly 23 bytes) as UTC. Returns 0 or -1. */
 static int parse_ts(const char *s, size_t n, int64_t *sec, int32_t *ms)
 {
-    if (n != 23 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != '-' || s[16] != '-' ||
-        s[19] != '.')
+    long long t;
+    if (n != KA_LOGSET_TS_LEN || ka_logset_parse_ts(s, &t) != KA_OK)
         return -1;
-    int y = num(s, 4), mo = num(s + 5, 2), d = num(s + 8, 2), h = num(s + 11, 2),
-        mi = num(s + 14, 2), se = num(s + 17, 2), f = num(s + 20, 3);
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
-        se < 0 || se > 59 || f < 0 || d > days_in_month(y, mo))
-        return -1;
-    *sec = ka_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
-    *ms = f;
+    *sec = t / 1000;
+    *ms = (int32_t)(t % 1000);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 
 #include "kaudit/err.h"
 #include "kaudit/jsonw.h"
+#include "kaudit/logset.h"
 #include "tail_int.h"
 
 #define TS_LEN 23 /* YYYY-MM-DDTHH-MM-SS.mmm */
@@ -52,32 +53,13 @@ int tail_names(const char *path, char *dir, size_t dirsz, char *prefix, size_t p
     return KA_OK;
 }
 
-static int num(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
 /* Parses YYYY-MM-DDTHH-MM-SS.mmm (UTC) into milliseconds since the epoch. */
 static int parse_ts(const char *s, int64_t *ms)
 {
-    int y, mo, d, h, mi, se, f;
-    if (s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != '-' || s[16] != '-' ||
-        s[19] != '.')
+    long long t;
+    if (ka_logset_parse_ts(s, &t) != KA_OK)
         return -1;
-    if (num(s, 4, &y) || num(s + 5, 2, &mo) || num(s + 8, 2, &d) || num(s + 11, 2, &h) ||
-        num(s + 14, 2, &mi) || num(s + 17, 2, &se) || num(s + 20, 3, &f))
-        return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
-        return -1;
-    int64_t days = ka_days_from_civil(y, (unsigned)mo, (unsigned)d);
-    *ms = ((days * 86400 + h * 3600 + mi * 60 + se) * 1000) + f;
+    *ms = t;
     return 0;
 }
 
