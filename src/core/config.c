@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "kaudit/config.h"
-#include "policy_int.h"
+#include "yaml_int.h"
 
 #define KA_CFG_MSG 512u
 

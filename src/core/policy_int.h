@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "kaudit/policy.h"
+#include "yaml_int.h"
 
 #define KAP_MAX_LIST 65535u
 #define KAP_MAX_RULES 65535u
@@ -29,14 +30,6 @@
  */
 #define KA__POLICY_NO_VALIDATE (1u << 30)
 
-/* A bump allocator: chunks freed together. */
-struct kap_chunk;
-struct kap_arena {
-    struct kap_chunk *head;
-};
-void *ka__arena_alloc(struct kap_arena *a, size_t n);
-char *ka__arena_strdup(struct kap_arena *a, const char *s, size_t n);
-void ka__arena_free(struct kap_arena *a);
 
 /* A loaded string and where it came from (1-based line and column). */
 struct kap_item {
@@ -82,26 +75,6 @@ struct kap_doc {
     bool omit_managed_fields;
 };
 
-/* A YAML node as the loader sees it (built from libfyaml's events, with positions). */
-enum { KAP_PN_NULL = 0, KAP_PN_SCALAR, KAP_PN_SEQ, KAP_PN_MAP, KAP_PN_ALIAS };
-struct kap_pn {
-    uint8_t type;
-    uint8_t quoted; /* scalar was quoted or a block scalar */
-    int line, col;
-    const char *s; /* scalar text (NUL-terminated copy) */
-    uint32_t n;
-    uint32_t count; /* children (a mapping has 2 per pair: key, value) */
-    struct kap_pn *first, *last, *next;
-    struct kap_pn *target; /* for KAP_PN_ALIAS */
-};
-
-/*
- * Parses buf as YAML (or JSON when it starts with '{') into a tree allocated in ar. Syntax
- * errors are added to diag as "name:line:col: message". *root is NULL for an empty stream.
- * Returns KA_OK, KA_ESYNTAX (errors added) or KA_ENOMEM.
- */
-int ka__yaml_tree(const char *name, const char *buf, size_t n, unsigned flags,
-                  struct kap_arena *ar, struct ka_diag *diag, struct kap_pn **root);
 
 /* Level and stage names; -1 when s is not exactly one of them. */
 int ka__level_index(const char *s, size_t n);
