@@ -43,6 +43,7 @@ struct ka_logfile {
     bool dirty;          /* writes since the last fsync */
     bool dir_dirty;      /* a rotation since the last fsync */
     bool syncing;        /* the caller has asked for fsync at least once */
+    bool sync_failed;    /* an fsync at rotation failed: the next ka_logfile_sync fails */
     struct ka__mill *mill;
     struct ka_logfile_stats st;
     struct ka_buf enc;   /* encoding buffer of ka_logfile_write_event */
@@ -233,8 +234,14 @@ static void close_live(struct ka_logfile *lf)
 {
     if (lf->fd < 0)
         return;
-    if (lf->dirty && lf->syncing && fsync(lf->fd) == 0)
-        lf->st.syncs++;
+    if (lf->dirty && lf->syncing) {
+        if (fsync(lf->fd) == 0) {
+            lf->st.syncs++;
+        } else {
+            lf->st.write_errors++;
+            lf->sync_failed = true; /* reported by the next ka_logfile_sync() */
+        }
+    }
     lf->dirty = false;
     close(lf->fd);
     lf->fd = -1;
@@ -403,6 +410,10 @@ int ka_logfile_sync(struct ka_logfile *lf)
         return KA_EIO;
     if (lf->is_stdout)
         return KA_OK;
+    if (lf->sync_failed) {
+        lf->sync_failed = false;
+        return KA_EIO;
+    }
     lf->syncing = true;
     if (lf->fd < 0)
         return KA_OK;
