@@ -20,6 +20,7 @@ int ka_cmd_gen(int argc, char **argv);
 int ka_cmd_write(int argc, char **argv);
 int ka_cmd_send(int argc, char **argv);
 int ka_cmd_config(int argc, char **argv);
+int ka_cmd_serve(int argc, char **argv);
 int ka_cmd_tail(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ struct ka_cli_cmd {
 };
 
 static const struct ka_cli_cmd ka_cli_cmds[] = {
+    {"serve", ka_cmd_serve, "the collector: receive the apiserver's audit webhook, journal durably"},
     {"policy", ka_cmd_policy, "check, evaluate and apply audit policies (kube-apiserver semantics)"},
     {"gen", ka_cmd_gen, "generate realistic, deterministic audit traffic (JSON lines)"},
     {"write", ka_cmd_write, "write events as kube-apiserver's log backend does (rotation, formats)"},
