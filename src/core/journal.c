@@ -3,9 +3,11 @@
  * commit, failure recovery and the journal's counters. Cursors and retention are in
  * journal_retain.c.
  *
- * Group commit: appenders take j->mu, write their lines with ka_logfile_write (one write(2)
- * per event, so a rotation never splits one; a batch's lines are adjacent in read order), get
- * the batch's sequence number and queue a waiter. The first waiter that finds no fsync running
+ * Group commit: appenders take j->mu, write their lines through ka_logfile with coalesce_bytes
+ * (each batch goes out in one write(2) per JR_COALESCE bytes, split only at event boundaries
+ * and exactly where lumberjack's per-event rule rotates, so a rotation never splits a line
+ * and the files are byte-identical to one write(2) per event; a batch's lines are adjacent in
+ * read order), get the batch's sequence number and queue a waiter. The first waiter that finds no fsync running
  * becomes the leader: under the mutex it takes the descriptors to sync (a dup of a read-only
  * descriptor on the live segment, plus those of segments rotated since the last fsync) and
  * the highest sequence written so far, then fsyncs them outside the mutex while others keep
@@ -30,6 +32,9 @@
 #include <unistd.h>
 
 #include "journal_int.h"
+
+/* Bytes of whole events gathered per write(2): a 400-event batch of 1 KB events is one. */
+#define JR_COALESCE ((size_t)1 << 20)
 
 void ka_journal_opts_default(struct ka_journal_opts *o)
 {
@@ -66,6 +71,7 @@ static int open_logfile(struct ka_journal *j)
     lo.max_age_days = 0; /* retention is ours: lumberjack never prunes a segment */
     lo.max_backups = 0;
     lo.compress = j->o.compress;
+    lo.coalesce_bytes = JR_COALESCE;
     j->rot_seen = 0;
     return ka_logfile_open(&lo, &j->lf);
 }
@@ -223,7 +229,13 @@ static void fail_all(struct ka_journal *j)
     j->broken = true;
 }
 
-/* The whole batch, one write(2) per line. */
+/*
+ * The whole batch: each line goes through ka_logfile_write, which gathers whole lines and
+ * writes them when JR_COALESCE is reached or before a rotation; the flush at the end writes
+ * the rest, so nothing of the batch is left in memory when the caller queues its waiter.
+ * Rotations are followed after every line, as the outgoing segment's pending lines are written
+ * to it before it is renamed.
+ */
 static int write_batch(struct ka_journal *j, const char *lines, size_t len)
 {
     size_t at = 0;
@@ -237,7 +249,7 @@ static int write_batch(struct ka_journal *j, const char *lines, size_t len)
             return rc;
         at += n;
     }
-    return KA_OK;
+    return ka_logfile_flush(j->lf);
 }
 
 /* Validates the batch before anything is written: n_events complete lines, none too big. */
