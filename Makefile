@@ -3,7 +3,7 @@ BUILD      ?= build
 TEST_BUILD ?= build-test
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build test run deps format lint fuzz bench clean
+.PHONY: all build test run demo-policy deps format lint fuzz bench clean
 
 all: build
 
@@ -20,8 +20,13 @@ test: deps
 	@cmake --build $(TEST_BUILD) -j $(JOBS)
 	@cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The collector on its defaults (127.0.0.1:9765, ./kaudit-data) until Ctrl-C.
 run: deps build
 	@scripts/demo.sh $(BUILD)/kaudit
+
+# Generated traffic through the example policy, with a summary.
+demo-policy: build
+	@scripts/demo-policy.sh $(BUILD)/kaudit
 
 fuzz:
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DKA_FUZZ=ON -DKA_TESTS=OFF -DKA_BENCH=OFF >/dev/null

@@ -1,24 +1,69 @@
 #!/bin/sh
-# `make run`: the quick start. Generates realistic cluster traffic with `kaudit gen`, runs it
-# through the example policy as kube-apiserver's log backend would, and prints a summary.
+# `make run`: starts the collector, `kaudit serve`, on its embedded defaults (127.0.0.1:9765,
+# data in ./kaudit-data), prints the URL, a ready-to-use kube-apiserver webhook kubeconfig and
+# the command that feeds it demo traffic, then stays in the foreground until Ctrl-C (SIGINT
+# stops kaudit cleanly: requests in flight are answered, the journal is flushed).
+# usage: scripts/demo.sh [KAUDIT]   (the generated policy demo is scripts/demo-policy.sh)
 set -eu
 KAUDIT=${1:-build/kaudit}
-HERE=$(cd "$(dirname "$0")/.." && pwd)
-POLICY="$HERE/deploy/audit-policy.yaml"
-OUT=$(mktemp -d "${TMPDIR:-/tmp}/kaudit-demo-XXXXXX")
-trap 'rm -rf "$OUT"' EXIT
+LISTEN=127.0.0.1:9765
+DATA=./kaudit-data
+URL="http://$LISTEN/audit"
+BIN=$(cd "$(dirname "$KAUDIT")" && pwd)/$(basename "$KAUDIT")
 
-echo "== kaudit policy check"
-"$KAUDIT" policy check "$POLICY"
-echo
-echo "== kaudit gen --events 20000 --attacks | kaudit policy apply -p deploy/audit-policy.yaml"
-"$KAUDIT" gen --events 20000 --seed 1 --attacks >"$OUT/raw.log"
-"$KAUDIT" policy apply -p "$POLICY" --stats "$OUT/raw.log" >"$OUT/audit.log"
-echo
-echo "== the policy's decisions, by level (kaudit policy eval)"
-"$KAUDIT" policy eval -p "$POLICY" "$OUT/raw.log" |
-  awk -F'"level":"' '{split($2, a, "\""); n[a[1]]++} END {for (l in n) printf "  %-16s %d\n", l, n[l]}' | sort
-echo
-printf "raw: %s bytes, kept: %s bytes\n" "$(wc -c <"$OUT/raw.log")" "$(wc -c <"$OUT/audit.log")"
-echo "first kept event:"
-head -n 1 "$OUT/audit.log"
+mkdir -p "$DATA"
+LOG="$DATA/serve.log"
+: >"$LOG"
+"$KAUDIT" serve 2>>"$LOG" &
+PID=$!
+trap 'kill -TERM "$PID" 2>/dev/null || true' INT TERM
+i=0
+until grep -q "listening on" "$LOG"; do
+    if ! kill -0 "$PID" 2>/dev/null || [ $i -ge 100 ]; then
+        cat "$LOG" >&2
+        echo "kaudit serve did not start (is $LISTEN already in use?)" >&2
+        exit 1
+    fi
+    i=$((i + 1))
+    sleep 0.1
+done
+
+KUBECONFIG_FILE="$(cd "$DATA" && pwd)/webhook-kubeconfig.yaml"
+cat >"$KUBECONFIG_FILE" <<EOF
+# kube-apiserver --audit-webhook-config-file=$KUBECONFIG_FILE --audit-policy-file=...
+# Plain HTTP on loopback: for a local cluster (kind, minikube --driver=none) on this host only.
+# Production: TLS and client certificates or tokens, see deploy/webhook-kubeconfig.yaml.
+apiVersion: v1
+kind: Config
+clusters:
+  - name: kaudit
+    cluster:
+      server: $URL
+users:
+  - name: kube-apiserver
+    user: {}
+contexts:
+  - name: kaudit
+    context: {cluster: kaudit, user: kube-apiserver}
+current-context: kaudit
+EOF
+
+cat <<EOF
+kaudit serve is running (pid $PID), receiving audit webhooks at
+    $URL
+journal: $DATA/journal/audit.log   log: $LOG   metrics: http://$LISTEN/metrics
+
+kube-apiserver webhook kubeconfig ($KUBECONFIG_FILE):
+EOF
+sed 's/^/    /' "$KUBECONFIG_FILE"
+cat <<EOF
+
+feed it demo traffic (in another terminal):
+    $BIN gen --rate 200 --attacks | $BIN send $URL
+
+Ctrl-C stops kaudit serve.
+EOF
+tail -n +2 -f "$LOG" --pid="$PID" 2>/dev/null &
+TPID=$!
+wait "$PID" || wait "$PID" || true
+kill "$TPID" 2>/dev/null || true

@@ -37,14 +37,16 @@ static const char *const usage =
     "  --timeout SEC           per HTTP request, body included (default 30)\n"
     "  --fail-fast             stop at the first undelivered batch (exit 4)\n"
     "  --max-line SIZE         longest input line (default 16M)\n"
-    "  --stats                 print counts and rates on stderr at the end\n\n"
+    "  --stats                 print counts and rates on stderr at the end\n"
+    "  --acked FILE            after each batch answered 2xx, append \"AUDITID STAGE\" of its\n"
+    "                          events to FILE, one per line (what the receiver acknowledged)\n\n"
     "Exit: 0 every event delivered, 1 usage or input error, 2 internal error, 3 some input\n"
     "lines were bad (the rest was delivered), 4 some batches were not delivered.\n\n"
     "example:\n"
     "  kaudit gen --events 100000 | kaudit send http://127.0.0.1:9765/audit --stats\n";
 
 struct scli {
-    const char *url, *kubeconfig;
+    const char *url, *kubeconfig, *acked;
     struct ka_webhook_opts wo;
     unsigned long long batch, max_body, max_line;
     double rate;
@@ -55,6 +57,8 @@ struct srun {
     const struct scli *c;
     struct ka_webhook_client *wc;
     struct ka_buf body;
+    struct ka_buf keys; /* --acked: "AUDITID STAGE\n" of the pending batch's events */
+    FILE *acked;
     unsigned long long in_batch, sent_events, batches, delivered, failed_batches,
         failed_events, too_large, requests, bytes;
     double t0, slept;
@@ -120,6 +124,7 @@ static int parse_one(struct scli *c, int opt, const char *arg)
             return bad_arg("--max-line", arg);
         return 0;
     case 's': c->stats = 1; return 0;
+    case 'k': c->acked = arg; return 0;
     default: return -1;
     }
 }
@@ -137,6 +142,7 @@ static int parse_args(int argc, char **argv, struct scli *c)
                                        {"fail-fast", no_argument, 0, 'f'},
                                        {"max-line", required_argument, 0, 'L'},
                                        {"stats", no_argument, 0, 's'},
+                                       {"acked", required_argument, 0, 'k'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     int opt;
@@ -190,6 +196,11 @@ static int flush_batch(struct srun *r)
     r->sent_events += r->in_batch;
     if (rc == KA_OK) {
         r->delivered += r->in_batch;
+        if (r->acked && (fwrite(r->keys.p, 1, r->keys.n, r->acked) != r->keys.n ||
+                         fflush(r->acked) != 0)) {
+            fprintf(stderr, "kaudit send: %s: %s\n", r->c->acked, strerror(errno));
+            rc = KA_ENOMEM; /* stop: the record of what was acknowledged is incomplete */
+        }
     } else {
         r->failed_batches++;
         r->failed_events += r->in_batch;
@@ -198,6 +209,7 @@ static int flush_batch(struct srun *r)
     }
     r->in_batch = 0;
     ka_buf_reset(&r->body);
+    ka_buf_reset(&r->keys);
     if (rc == KA_ENOMEM)
         return KA_EXIT_INTERNAL;
     return rc && r->c->fail_fast ? KA_EXIT_UNDELIVERED : 0;
@@ -214,6 +226,9 @@ static int on_event(void *ud, const struct ka_event *ev, const char *file, unsig
         /* room for "]}\n" */
         if (!rc && r->body.n + 3 > r->c->max_body)
             rc = KA_ETOOBIG;
+        if (rc == KA_OK && r->acked)
+            rc = ka_buf_printf(&r->keys, "%.*s %.*s\n", (int)ev->auditID.n, ev->auditID.p,
+                               (int)ev->stage.n, ev->stage.p);
         if (rc == KA_OK) {
             r->in_batch++;
             return r->in_batch >= r->c->batch ? flush_batch(r) : 0;
@@ -281,6 +296,13 @@ int ka_cmd_send(int argc, char **argv)
     memset(&r, 0, sizeof r);
     r.c = &c;
     ka_buf_init(&r.body, (size_t)c.max_body + 4096);
+    ka_buf_init(&r.keys, 0);
+    if (c.acked && !(r.acked = fopen(c.acked, "a"))) {
+        fprintf(stderr, "kaudit send: %s: %s\n", c.acked, strerror(errno));
+        ka_webhook_config_free(cfg);
+        ka_buf_free(&r.body);
+        return KA_EXIT_USAGE;
+    }
     if (ka_webhook_client_new(cfg, &c.wo, &r.wc)) {
         fprintf(stderr, "kaudit send: cannot set up the HTTP client for %s\n", cfg->url);
         ka_webhook_config_free(cfg);
@@ -304,5 +326,8 @@ int ka_cmd_send(int argc, char **argv)
     ka_webhook_client_free(r.wc);
     ka_webhook_config_free(cfg);
     ka_buf_free(&r.body);
+    ka_buf_free(&r.keys);
+    if (r.acked)
+        fclose(r.acked);
     return ret;
 }

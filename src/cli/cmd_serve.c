@@ -1,7 +1,9 @@
 /*
  * cmd_serve.c - `kaudit serve`: the collector. Reads the configuration (one YAML file, flags
  * override its keys), opens the journal under the data directory, starts the webhook intake
- * and runs until SIGTERM/SIGINT; SIGHUP reloads the policy and reopens the dead-letter file.
+ * and the file inputs (inputs.files) and runs until SIGTERM/SIGINT; SIGHUP reloads the policy
+ * and reopens the dead-letter file. Shutdown order: file inputs (they append what they hold
+ * and commit their checkpoints), then the webhook server, then the journal.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../inputs/files/files_input.h"
 #include "cmds.h"
 #include "kaudit/buf.h"
 #include "kaudit/config.h"
@@ -27,6 +30,7 @@ static const char *const usage_serve =
     "                    [--policy F]\n"
     "  Receives kube-apiserver's audit webhook (POST /audit, /k8s-audit, /audit/CLUSTER),\n"
     "  makes each batch durable in DIR/journal/audit.log and only then answers 200.\n"
+    "  Follows the audit logs listed in inputs.files (checkpoints in DIR/checkpoints/).\n"
     "  -c CONFIG     YAML configuration (`kaudit config --defaults` prints every key)\n"
     "  flags override the configuration's keys: --listen server.listen, --data-dir\n"
     "  server.data_dir, --tls-cert tls.cert, --tls-key tls.key, --client-ca tls.client_ca,\n"
@@ -188,12 +192,19 @@ static int serve(const struct ka_serve_cfg *sc, const sigset_t *set)
         ka_journal_close(j);
         return rc == KA_ENOMEM ? KA_EXIT_INTERNAL : KA_EXIT_USAGE;
     }
+    struct ka_files_input *files = NULL;
+    if (ka_files_start(s, sc, log_line, NULL, &files) != KA_OK) {
+        ka_webhook_stop(s, 0);
+        ka_journal_close(j);
+        return KA_EXIT_USAGE;
+    }
     const char *host = sc->listen;
     const char *colon = strrchr(host, ':');
     fprintf(stderr, "kaudit serve: listening on %s://%.*s:%u (data: %s)\n",
             ka_webhook_is_tls(s) ? "https" : "http", (int)(colon - host), host, ka_webhook_port(s),
             sc->data_dir);
     run(s, set);
+    ka_files_stop(files);
     ka_webhook_stop(s, (int)sc->request_timeout_ms);
     ka_journal_close(j);
     return KA_EXIT_OK;

@@ -2,6 +2,8 @@
  * batch.c - the collector's per-batch pipeline: validate the whole body, scan each item,
  * dead-letter what is not an audit event, apply the optional policy, tag the cluster, redact,
  * encode every kept event into one buffer and make it durable with ONE journal append.
+ * The same steps are offered one event at a time (ka_wh_encode_event, ka_wh_commit) to the
+ * file inputs, so that a followed audit.log line is treated exactly like a webhook item.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +23,9 @@ struct batch {
     struct ka_webhook_server *s;
     const struct ka_policy *pol;
     const char *cluster, *remote;
-    struct ka_buf out, dead;
+    struct ka_buf *out, *dead;
     struct ka_wh_result *res;
+    bool validated; /* items come from a body already validated as JSON (webhook) */
     int err; /* first fatal error (KA_ENOMEM, KA_ETOOBIG while encoding) */
 };
 
@@ -37,7 +40,7 @@ static int dead_letter(struct batch *b, const char *item, size_t n, const char *
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    struct ka_buf *d = &b->dead;
+    struct ka_buf *d = b->dead;
     int rc = ka_buf_puts(d, "{\"time\":");
     rc = rc ? rc : ka_jw_microtime(d, now.tv_sec, (int32_t)now.tv_nsec);
     rc = rc ? rc : ka_buf_puts(d, ",\"reason\":");
@@ -46,8 +49,9 @@ static int dead_letter(struct batch *b, const char *item, size_t n, const char *
     rc = rc ? rc : ka_jw_str(d, b->remote, strlen(b->remote));
     rc = rc ? rc : ka_buf_puts(d, ",\"cluster\":");
     rc = rc ? rc : ka_jw_str(d, b->cluster, strlen(b->cluster));
-    rc = rc ? rc : ka_buf_puts(d, ",\"event\":");
-    rc = rc ? rc : ka_jw_compact(d, item, n);
+    /* An unvalidated line (file input) is kept verbatim as a string: it may not be JSON. */
+    rc = rc ? rc : ka_buf_puts(d, b->validated ? ",\"event\":" : ",\"line\":");
+    rc = rc ? rc : b->validated ? ka_jw_compact(d, item, n) : ka_jw_str(d, item, n);
     rc = rc ? rc : ka_buf_puts(d, "}\n");
     b->res->n_dead++;
     return rc;
@@ -75,12 +79,10 @@ static int apply_policy(const struct ka_policy *pol, const struct ka_event *ev,
     return 0;
 }
 
-static int on_item(void *ud, const char *item, size_t n, size_t index)
+static int encode_item(struct batch *b, const char *item, size_t n)
 {
-    struct batch *b = ud;
     struct ka_event ev;
     struct ka_scan_err se;
-    (void)index;
     b->res->n_items++;
     if (n > b->s->cfg->event_max) {
         atomic_fetch_add(&b->s->m.refused[KA_WH_R_EVENT_TOO_LARGE], 1);
@@ -104,12 +106,31 @@ static int on_item(void *ud, const char *item, size_t n, size_t index)
         wo.n_add_annotations = 1;
     }
     bool changed = false;
-    int rc = ka_redact_write(b->s->redact, &ev, &wo, &b->out, &changed);
+    int rc = ka_redact_write(b->s->redact, &ev, &wo, b->out, &changed);
     if (rc == KA_OK) b->res->n_accepted++;
     if (rc == KA_ETOOBIG) { /* out is unchanged: this one event is set aside */
         atomic_fetch_add(&b->s->m.refused[KA_WH_R_EVENT_TOO_LARGE], 1);
         return dead_letter(b, item, n, "event cannot be encoded within the limits");
     }
+    return rc;
+}
+
+static int on_item(void *ud, const char *item, size_t n, size_t index)
+{
+    (void)index;
+    return encode_item(ud, item, n);
+}
+
+int ka_wh_encode_event(struct ka_webhook_server *s, const char *item, size_t n,
+                       const char *cluster, const char *remote, struct ka_buf *out,
+                       struct ka_buf *dead, struct ka_wh_result *res)
+{
+    struct batch b = {
+        .s = s, .cluster = cluster, .remote = remote, .out = out, .dead = dead, .res = res};
+    pthread_rwlock_rdlock(&s->lock);
+    b.pol = s->policy;
+    int rc = encode_item(&b, item, n);
+    pthread_rwlock_unlock(&s->lock);
     return rc;
 }
 
@@ -120,40 +141,47 @@ static void set_result(struct ka_wh_result *res, int status, const char *reason)
 }
 
 /* Dead letters first (fsynced), then the journal; 200 only when both are durable. */
-static void commit(struct batch *b)
+void ka_wh_commit(struct ka_webhook_server *s, const struct ka_buf *out,
+                  const struct ka_buf *dead, struct ka_wh_result *res)
 {
-    struct ka_webhook_server *s = b->s;
-    if (b->dead.n && ka_wh_deadletter_write(s, b->dead.p, b->dead.n) != KA_OK) {
-        atomic_fetch_add(&s->m.refused[KA_WH_R_INTERNAL], b->res->n_accepted);
-        set_result(b->res, 503, "dead-letter file cannot be written");
+    if (dead->n && ka_wh_deadletter_write(s, dead->p, dead->n) != KA_OK) {
+        atomic_fetch_add(&s->m.refused[KA_WH_R_INTERNAL], res->n_accepted);
+        set_result(res, 503, "dead-letter file cannot be written");
         return;
     }
-    if (b->res->n_accepted == 0) {
-        set_result(b->res, 200, "");
+    if (res->n_accepted == 0) {
+        set_result(res, 200, "");
         return;
     }
-    int rc = s->o.sink.append(s->o.sink.ud, b->out.p, b->out.n, b->res->n_accepted);
+    int rc = s->o.sink.append(s->o.sink.ud, out->p, out->n, res->n_accepted);
     if (rc == KA_OK) {
         atomic_store(&s->last_append_failed, false);
-        atomic_fetch_add(&s->m.accepted, b->res->n_accepted);
-        set_result(b->res, 200, "");
+        atomic_fetch_add(&s->m.accepted, res->n_accepted);
+        set_result(res, 200, "");
         return;
     }
     bool full = rc == KA_ETOOBIG;
     atomic_fetch_add(&s->m.refused[full ? KA_WH_R_JOURNAL_FULL : KA_WH_R_JOURNAL_IO],
-                     b->res->n_accepted);
+                     res->n_accepted);
     atomic_store(&s->last_append_failed, true);
     atomic_store(&s->last_fail_sec, (int_fast64_t)(ka_wh_now_ns() / 1000000000u));
-    set_result(b->res, 503, full ? "journal full" : "journal cannot be written");
+    set_result(res, 503, full ? "journal full" : "journal cannot be written");
 }
 
 void ka_wh_batch(struct ka_webhook_server *s, const char *body, size_t n, const char *cluster,
                  const char *remote, struct ka_wh_result *res)
 {
     memset(res, 0, sizeof *res);
-    struct batch b = {.s = s, .cluster = cluster, .remote = remote, .res = res};
-    ka_buf_init(&b.out, 0);
-    ka_buf_init(&b.dead, 0);
+    struct ka_buf out, dead;
+    ka_buf_init(&out, 0);
+    ka_buf_init(&dead, 0);
+    struct batch b = {.s = s,
+                      .cluster = cluster,
+                      .remote = remote,
+                      .out = &out,
+                      .dead = &dead,
+                      .res = res,
+                      .validated = true};
     pthread_rwlock_rdlock(&s->lock);
     b.pol = s->policy;
     enum ka_doc_kind kind;
@@ -169,11 +197,11 @@ void ka_wh_batch(struct ka_webhook_server *s, const char *body, size_t n, const 
         set_result(res, rc == KA_ENOMEM ? 503 : 500, "cannot encode the batch");
     } else {
         atomic_fetch_add(&s->m.received, res->n_items);
-        commit(&b);
+        ka_wh_commit(s, &out, &dead, res);
     }
     pthread_rwlock_unlock(&s->lock);
-    ka_buf_free(&b.out);
-    ka_buf_free(&b.dead);
+    ka_buf_free(&out);
+    ka_buf_free(&dead);
 }
 
 /* ---- dead-letter file ---- */

@@ -80,6 +80,23 @@ struct ka_wh_result {
 void ka_wh_batch(struct ka_webhook_server *s, const char *body, size_t n, const char *cluster,
                  const char *remote, struct ka_wh_result *res);
 
+/*
+ * The same pipeline one event at a time (the file inputs): scans item, applies the policy
+ * (under the reload lock), tags cluster, redacts and appends the canonical line to out, or a
+ * dead-letter record naming remote to dead (the line verbatim as the JSON string "line", since
+ * it may not be JSON); res counts items, accepted, dead and dropped.
+ * Returns KA_OK or KA_ENOMEM (out and dead may then hold part of a record: discard them).
+ */
+int ka_wh_encode_event(struct ka_webhook_server *s, const char *item, size_t n,
+                       const char *cluster, const char *remote, struct ka_buf *out,
+                       struct ka_buf *dead, struct ka_wh_result *res);
+/*
+ * Writes dead (fsynced), then appends out (res->n_accepted events) to the journal sink; sets
+ * res->status to 200 only when both are durable, else 503 with the reason. Counts metrics.
+ */
+void ka_wh_commit(struct ka_webhook_server *s, const struct ka_buf *out,
+                  const struct ka_buf *dead, struct ka_wh_result *res);
+
 /* Auth: loads the token file (TOKEN CLUSTER per line). */
 int ka_wh_tokens_load(struct ka_webhook_server *s, const char *path, struct ka_diag *diag);
 void ka_wh_tokens_free(struct ka_webhook_server *s);
