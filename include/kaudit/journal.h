@@ -89,6 +89,13 @@ struct ka_cursor_lag {
     int64_t seconds;
 };
 int ka_cursor_lag(struct ka_cursor *c, struct ka_cursor_lag *lag);
+/*
+ * Calls fn for every cursor that has a checkpoint (open or not), with its name and lag, for
+ * monitoring. Returns KA_OK or the first error met (the others are still reported).
+ */
+int ka_journal_lags(struct ka_journal *j,
+                    void (*fn)(void *ud, const char *name, const struct ka_cursor_lag *lag),
+                    void *ud);
 void ka_cursor_close(struct ka_cursor *c);
 
 #endif

@@ -26,6 +26,8 @@
 #include "kaudit/config.h"
 #include "kaudit/err.h"
 
+#include "kaudit/buf.h"
+
 struct ka_journal;
 
 /* Where accepted batches go. append has ka_journal_append()'s contract. */
@@ -35,6 +37,8 @@ struct ka_webhook_sink {
     void (*stats)(void *ud, uint64_t *disk_bytes, uint64_t *fsyncs, uint64_t *fsync_ns);
     /* Optional: true when the journal can be written now (for /readyz). */
     bool (*writable)(void *ud);
+    /* Optional: more Prometheus text for /metrics (the journal's consumer lags). */
+    int (*metrics)(void *ud, struct ka_buf *out);
     void *ud;
 };
 

@@ -353,18 +353,19 @@ static uint64_t seg_len(const struct jr_segs *s, size_t i)
     return s->have_live ? (uint64_t)s->live.st_size : 0;
 }
 
-int ka_cursor_lag(struct ka_cursor *c, struct ka_cursor_lag *lag)
+/* Lag of the cursor whose checkpoint file is ckpt (absent: nothing consumed yet). */
+static int lag_of(struct ka_journal *j, const char *ckpt, struct ka_cursor_lag *lag)
 {
     struct jr_segs s;
     struct tail_ckpt k;
     memset(lag, 0, sizeof *lag);
-    int rc = tail_ckpt_read(c->ckpt, &k);
+    int rc = tail_ckpt_read(ckpt, &k);
     bool none = rc == KA_ENOENT;
     if (rc && !none)
         return rc;
-    pthread_mutex_lock(&c->j->mu);
-    rc = segs_scan(c->j, &s);
-    pthread_mutex_unlock(&c->j->mu);
+    pthread_mutex_lock(&j->mu);
+    rc = segs_scan(j, &s);
+    pthread_mutex_unlock(&j->mu);
     if (rc) {
         free(s.v);
         return rc;
@@ -382,6 +383,36 @@ int ka_cursor_lag(struct ka_cursor *c, struct ka_cursor_lag *lag)
     }
     free(s.v);
     return KA_OK;
+}
+
+int ka_cursor_lag(struct ka_cursor *c, struct ka_cursor_lag *lag)
+{
+    return lag_of(c->j, c->ckpt, lag);
+}
+
+int ka_journal_lags(struct ka_journal *j,
+                    void (*fn)(void *ud, const char *name, const struct ka_cursor_lag *lag),
+                    void *ud)
+{
+    DIR *d = opendir(j->cdir);
+    if (!d)
+        return errno == ENOENT ? KA_OK : KA_EIO;
+    char p[PATH_MAX + NAME_MAX + 2];
+    const struct dirent *de;
+    int rc = KA_OK;
+    while ((de = readdir(d)) != NULL) {
+        if (!valid_name(de->d_name) || strstr(de->d_name, ".tmp"))
+            continue;
+        snprintf(p, sizeof p, "%s/%s", j->cdir, de->d_name);
+        struct ka_cursor_lag lag;
+        int r = lag_of(j, p, &lag);
+        if (r == KA_OK)
+            fn(ud, de->d_name, &lag);
+        else if (rc == KA_OK)
+            rc = r;
+    }
+    closedir(d);
+    return rc;
 }
 
 void ka_cursor_close(struct ka_cursor *c)

@@ -54,7 +54,7 @@ start() {
         "$KAUDIT" serve -c "$T/config.yaml" --listen "127.0.0.1:$PORT" --data-dir "$T/data" \
             --policy "$T/policy.yaml" 2>"$T/err" &
         PID=$!
-        for _ in $(seq 100); do
+        for _ in $(seq 600); do # 60 s at most
             grep -q "listening on" "$T/err" && return 0
             kill -0 "$PID" 2>/dev/null || break
             sleep 0.1

@@ -44,7 +44,8 @@ start() {
         : >"$T/err"
         "$KAUDIT" serve --listen "127.0.0.1:$PORT" --data-dir "$D" 2>"$T/err" &
         PID=$!
-        for _ in $(seq 200); do
+        # up to 60 s: a restart recovers the journal, and CI machines can be slow
+        for _ in $(seq 2400); do
             grep -q "listening on" "$T/err" && return 0
             kill -0 "$PID" 2>/dev/null || break
             sleep 0.025

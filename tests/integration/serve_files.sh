@@ -32,7 +32,7 @@ start() {
         "$KAUDIT" serve -c "$d/config.yaml" --listen "127.0.0.1:$port" --data-dir "$d/data" \
             2>>"$d/err" &
         PID=$!
-        for _ in $(seq 100); do
+        for _ in $(seq 1200); do # 60 s: a restart recovers the journal; CI can be slow
             [ "$(grep -c "listening on" "$d/err")" -ge "$2" ] && return 0
             kill -0 "$PID" 2>/dev/null || break
             sleep 0.05
@@ -48,9 +48,9 @@ journal_keys() {
     cat "$1"/data/journal/audit*.log 2>/dev/null | jq -R -r 'fromjson? | .auditID + " " + .stage'
 }
 
-# wait_all DIR: until every key of DIR/want is in the journal (20 s at most).
+# wait_all DIR: until every key of DIR/want is in the journal (90 s at most).
 wait_all() {
-    for _ in $(seq 200); do
+    for _ in $(seq 900); do
         [ "$(journal_keys "$1" | sort -u | comm -13 - "$1/want" | wc -l)" -eq 0 ] && return 0
         sleep 0.1
     done
@@ -70,7 +70,7 @@ phase() {
             --audit-log-maxbackup 0 &
     WPID=$!
     # mid-stream: once the follower has made some of the events durable
-    for _ in $(seq 200); do
+    for _ in $(seq 1200); do
         [ "$(cat "$d"/data/journal/audit*.log 2>/dev/null | wc -l)" -ge 1500 ] && break
         sleep 0.05
     done

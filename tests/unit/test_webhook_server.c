@@ -51,6 +51,12 @@ static bool failing_writable(void *ud)
     return f->fail_rc == 0 && f->real.writable(f->real.ud);
 }
 
+static int forward_metrics(void *ud, struct ka_buf *out)
+{
+    struct fx *f = ud;
+    return f->real.metrics(f->real.ud, out);
+}
+
 static void fx_init(struct fx *f)
 {
     memset(f, 0, sizeof *f);
@@ -85,6 +91,7 @@ static int fx_start_rc(struct fx *f, const char *data_dir)
     o.sink = f->real;
     o.sink.append = failing_append;
     o.sink.writable = failing_writable;
+    o.sink.metrics = forward_metrics;
     o.sink.ud = f;
     o.sink.stats = NULL;
     struct ka_diag d = {0};
@@ -686,9 +693,23 @@ Test(webhook_server, metrics)
     fx_init(&f);
     fx_start(&f);
     struct resp r;
+    struct ka_cursor *cur;
+    cr_assert_eq(ka_cursor_open(f.j, "store", &cur), KA_OK);
     cr_expect_eq(post(&f, "/audit", "[" EV("a", "") "," EV("b", "") ",7]", &r), 200);
     cr_expect_eq(post(&f, "/audit", "{", &r), 400);
     cr_expect_eq(post(&f, "/x", "{", &r), 404);
+    /* The consumer takes the first event and commits it: its lag is the second line. */
+    struct ka_tail_rec rec;
+    cr_assert_eq(ka_cursor_next(cur, &rec, 5000), 1);
+    cr_assert_eq(ka_cursor_commit(cur), KA_OK);
+    size_t jlen = 0;
+    char *jtext = ka_t_read_file(ka_journal_path(f.j), &jlen);
+    cr_assert_not_null(jtext);
+    const char *nl = memchr(jtext, '\n', jlen);
+    cr_assert_not_null(nl);
+    uint64_t want_lag = (uint64_t)(jlen - (size_t)(nl + 1 - jtext));
+    free(jtext);
+    cr_assert_gt(want_lag, 0);
     char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
@@ -710,7 +731,11 @@ Test(webhook_server, metrics)
     cr_expect_eq(metric(text, "kaudit_batch_seconds_bucket{le=\"+Inf\"}"), 2);
     cr_expect_neq(metric(text, "kaudit_bytes_received_total"), UINT64_MAX);
     cr_expect_neq(metric(text, "kaudit_journal_fsyncs_total"), UINT64_MAX);
+    cr_expect_eq(metric(text, "kaudit_consumer_lag_bytes{consumer=\"store\"}"), want_lag, "%s",
+                 text);
+    cr_expect_neq(metric(text, "kaudit_consumer_lag_seconds{consumer=\"store\"}"), UINT64_MAX);
     free(text);
+    ka_cursor_close(cur);
     fx_fini(&f);
 }
 

@@ -37,8 +37,40 @@ static bool sink_writable(void *ud)
     return access(dir, W_OK) == 0;
 }
 
+struct lag_out {
+    struct ka_buf *out;
+    int rc;
+};
+
+static void put_lag(void *ud, const char *name, const struct ka_cursor_lag *lag)
+{
+    struct lag_out *lo = ud;
+    if (lo->rc == KA_OK)
+        lo->rc = ka_buf_printf(lo->out,
+                               "kaudit_consumer_lag_bytes{consumer=\"%s\"} %llu\n"
+                               "kaudit_consumer_lag_seconds{consumer=\"%s\"} %lld\n",
+                               name, (unsigned long long)lag->bytes, name,
+                               (long long)lag->seconds);
+}
+
+/* Each journal consumer's lag: bytes not yet committed, and their age. */
+static int sink_metrics(void *ud, struct ka_buf *out)
+{
+    struct lag_out lo = {out, ka_buf_puts(out, "# HELP kaudit_consumer_lag_bytes Journal bytes "
+                                               "a consumer has not committed yet.\n"
+                                               "# TYPE kaudit_consumer_lag_bytes gauge\n"
+                                               "# HELP kaudit_consumer_lag_seconds Age of the "
+                                               "oldest journal data a consumer has not "
+                                               "committed.\n"
+                                               "# TYPE kaudit_consumer_lag_seconds gauge\n")};
+    if (lo.rc == KA_OK)
+        ka_journal_lags(ud, put_lag, &lo); /* an unreadable cursor is left out */
+    return lo.rc;
+}
+
 void ka_webhook_journal_sink(struct ka_journal *j, struct ka_webhook_sink *out)
 {
+    out->metrics = sink_metrics;
     out->append = sink_append;
     out->stats = sink_stats;
     out->writable = sink_writable;

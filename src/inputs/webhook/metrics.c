@@ -108,5 +108,7 @@ int ka_webhook_metrics(struct ka_webhook_server *s, struct ka_buf *out)
     rc = rc ? rc : requests(s, out);
     rc = rc ? rc : histogram(s, out);
     rc = rc ? rc : journal(s, out);
+    if (!rc && s->o.sink.metrics)
+        rc = s->o.sink.metrics(s->o.sink.ud, out);
     return rc;
 }
