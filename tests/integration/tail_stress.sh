@@ -144,6 +144,7 @@ print("  %d lines printed for %d written (%d replayed)" % (len(got), len(want), 
 sys.exit(0 if first == want else 1)
 EOF
 check "(c) nothing reported missed" bash -c "! grep -q 'lost\|missed' '$tmp/c.err'"
+grep -q 'lost\|missed' "$tmp/c.err" && sed 's/^/  c.err: /' "$tmp/c.err" | head -20
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -447,3 +447,37 @@ Test(tail, inode_reuse_is_detected_by_fingerprint)
     cr_assert_eq(rep.bytes[KA_TAIL_R_MISSED], 14); /* "old-content-2\n" was never read */
     ka_tail_close(t);
 }
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/*
+ * The writer rotates while the follower has not looked yet, the follower commits a position in
+ * the file that is now a backup, and the backup is compressed before the restart (its inode is
+ * gone). The restart must still resume inside that backup, found by its rotation time.
+ */
+Test(tail, commit_after_an_unnoticed_rotation_resumes_in_the_backup)
+{
+    put(path, "w", "line-1\nline-2\nline-3\n");
+    struct ka_tail *t = topen(true, ckpt, 0);
+    expect(t, "line-1");
+    sleep_ms(2200); /* backup 1 is named base_time + 1: after the open, before the commit */
+    put(path, "a", "line-4\n");
+    rotate(1);
+    sleep_ms(1200);
+    cr_assert_eq(ka_tail_commit(t), 0);
+    ka_tail_close(t);
+    gzip_backup(1);
+    put(path, "a", "line-5\n");
+    t = topen(false, ckpt, 0);
+    const char *want[] = {"line-2", "line-3", "line-4", "line-5"};
+    for (size_t i = 0; i < 4; i++)
+        expect(t, want[i]);
+    expect_none(t);
+    cr_assert_eq(rep.n[KA_TAIL_R_MISSED], 0);
+    ka_tail_close(t);
+}

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -253,25 +254,48 @@ int ka_tail_next(struct ka_tail *t, struct ka_tail_rec *rec, int timeout_ms)
     }
 }
 
+int64_t tail_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int ka_tail_commit(struct ka_tail *t)
 {
     if (!t->o.checkpoint_path || !t->have_pos)
         return KA_OK;
     struct tail_ckpt c;
     const char *name = t->pos_name;
+    int64_t live_ms = t->pos_live_ms;
     memset(&c, 0, sizeof c);
     if (t->have_cur && t->pos_serial == t->cur.serial) {
         tail_src_id(&t->cur, &c.id);
         name = t->cur.name;
         c.size = t->cur.off > t->cur.seen_size ? t->cur.off : t->cur.seen_size;
+        live_ms = t->cur.live_ms;
     } else {
         c.id = t->pos_id;
         c.size = t->pos_off;
     }
     c.off = t->pos_off;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    c.wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    c.wall_ms = tail_wall_ms();
+    if (c.id.ts_ms == TAIL_TS_NONE) {
+        /*
+         * A position in a file that was the live one. A restart that no longer finds it by
+         * inode (rotated and compressed meanwhile) takes the oldest backup rotated after
+         * wall_ms: that is this file only if wall_ms is a moment when it was still live. So
+         * check that it still is; if it was rotated already, use the last time it was.
+         */
+        struct stat st;
+        if (stat(t->o.path, &st) == 0 && (uint64_t)st.st_dev == c.id.dev &&
+            (uint64_t)st.st_ino == c.id.ino) {
+            if (t->have_cur && t->pos_serial == t->cur.serial)
+                t->cur.live_ms = c.wall_ms;
+        } else if (live_ms > 0) {
+            c.wall_ms = live_ms;
+        }
+    }
     int rc = tail_ckpt_write(t->ckpt, &c, name);
     if (!rc)
         t->st.commits++;

@@ -120,6 +120,7 @@ static int open_cur(struct ka_tail *t, const char *path, bool gz, uint64_t skip,
     t->cur.serial = ++t->serial_next;
     t->cur.ts_ms = ts;
     t->cur.live = ts == TAIL_TS_NONE;
+    t->cur.live_ms = t->cur.live ? tail_wall_ms() : 0;
     t->have_cur = true;
     return KA_OK;
 }
@@ -224,6 +225,7 @@ static int finish_cur(struct ka_tail *t)
         t->after_ts = t->cur.ts_ms;
     if (t->have_pos && t->pos_serial == t->cur.serial) {
         tail_src_id(&t->cur, &t->pos_id);
+        t->pos_live_ms = t->cur.live_ms;
         snprintf(t->pos_name, sizeof t->pos_name, "%s", t->cur.name);
         t->pos_serial = 0;
     }

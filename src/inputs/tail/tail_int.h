@@ -31,6 +31,7 @@ struct tail_src {
     bool live;           /* was the file at the path when last checked */
     uint64_t dev, ino;
     int64_t ts_ms;       /* backup timestamp, TAIL_TS_NONE while live */
+    int64_t live_ms;     /* wall time (ms) when it was last known to be the live file */
     uint64_t off;        /* bytes consumed from the file (decompressed for .gz) */
     uint64_t seen_size;  /* largest size observed with fstat */
     unsigned serial;     /* distinguishes sources over the follower's life */
@@ -117,6 +118,7 @@ struct ka_tail {
     unsigned pos_serial;     /* the source it belongs to; if not cur, pos_id holds its identity */
     uint64_t pos_off;
     struct tail_id pos_id;
+    int64_t pos_live_ms;     /* live_ms of that source */
     char pos_name[PATH_MAX];
     struct ka_tail_stats st;
 };
@@ -136,5 +138,8 @@ void tail_note_backup(struct ka_tail *t, const char *name, bool overflow);
 int tail_check_live(struct ka_tail *t, uint64_t just_read);
 /* At the end of cur: 1 when something changed (read again), 0 to wait, or KA_E*. */
 int tail_follow_eof(struct ka_tail *t);
+
+/* Wall-clock time in milliseconds. */
+int64_t tail_wall_ms(void);
 
 #endif
