@@ -177,11 +177,13 @@ static void run(struct ka_webhook_server *s, const sigset_t *set)
     }
 }
 
-static int serve(const struct ka_serve_cfg *sc, const sigset_t *set)
+/* retry_after_sec: limits.retry_after, which has no field in struct ka_serve_cfg. */
+static int serve(const struct ka_serve_cfg *sc, int retry_after_sec, const sigset_t *set)
 {
     struct ka_journal *j = NULL;
     if (open_journal(sc, &j)) return KA_EXIT_INTERNAL;
-    struct ka_webhook_opts wo = {.cfg = sc, .data_dir = sc->data_dir, .log = log_line};
+    struct ka_webhook_opts wo = {
+        .cfg = sc, .data_dir = sc->data_dir, .retry_after_sec = retry_after_sec, .log = log_line};
     ka_webhook_journal_sink(j, &wo.sink);
     struct ka_diag d = {0};
     struct ka_webhook_server *s = NULL;
@@ -232,7 +234,9 @@ int ka_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = serve(&sc, &set);
+    /* Whole seconds for the header, rounded up (the key's minimum is 1s). */
+    long long ra_ms = ka_cfg_duration_ms(cfg, "limits.retry_after");
+    int rc = serve(&sc, (int)((ra_ms + 999) / 1000), &set);
     ka_cfg_free(cfg);
     return rc;
 }

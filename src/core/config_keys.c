@@ -107,6 +107,8 @@ const struct ka_cfg_key ka_cfg_serve_keys[] = {
      .doc = "a request (headers and body) must arrive within this time"},
     {.name = "limits.connections", .type = KA_CFG_INT, .def = "256", .min = 1, .max = 65535,
      FILL(connections), .doc = "most concurrent connections; more wait in the listen queue"},
+    {.name = "limits.retry_after", .type = KA_CFG_DURATION, .def = "5s", .min = SEC(1),
+     .max = SEC(3600), .doc = "Retry-After of 503 answers (whole seconds, rounded up)"},
     {.name = "journal.segment_size", .type = KA_CFG_SIZE, .def = "100MiB", .min = MIB(1),
      .max = GIB(64), FILL(segment_size),
      .doc = "the journal's audit.log is rotated when it reaches this size"},

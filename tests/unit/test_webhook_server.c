@@ -1,8 +1,9 @@
 /*
  * test_webhook_server.c - the collector's HTTP intake over real loopback HTTP(S) with the real
  * journal: body forms, status codes, limits, tokens, TLS and mTLS, cluster tags, dead letters,
- * redaction, refusal when the journal cannot be written, and `kaudit gen | kaudit send` end to
- * end. All events are written inline here or made by `kaudit gen`; nothing is read from
+ * redaction (journal and dead letters), stop with a request in flight, refusal when the
+ * journal cannot be written, and `kaudit gen | kaudit send` end to end. All events are written
+ * inline here or made by `kaudit gen`; nothing is read from
  * ../shared. TLS material is made by the test with the openssl CLI (tests skip without it).
  */
 #include <criterion/criterion.h>
@@ -12,7 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -462,6 +468,153 @@ Test(webhook_server, redaction_before_the_journal)
     cr_assert(pw);
     cr_expect(strncmp(pw, "<redacted sha256:", 17) == 0, "%s", pw);
     json_decref(evs);
+    fx_fini(&f);
+}
+
+/* Secrets in items that are not events: none reaches the dead-letter file. */
+#define DL_SECRETS                                                                                 \
+    "[{\"kind\":\"Secret\",\"data\":{\"k\":\"ZGVhZC1sZXR0ZXItc2VjcmV0LTE=\"},"                     \
+    "\"stringData\":{\"p\":\"plain-dead-letter-2\"}},"                                             \
+    "{\"auditID\":5,\"objectRef\":{\"resource\":\"secrets\"},\"requestObject\":"                   \
+    "{\"data\":{\"k\":\"patch-dead-letter-3\"}},\"responseObject\":{\"kind\":\"SecretList\","      \
+    "\"items\":[{\"data\":{\"k\":\"list-dead-letter-4\"}}]}},"                                     \
+    "{\"kind\":\"TokenRequest\",\"status\":{\"token\":\"token-dead-letter-5\"}},"                  \
+    "\"Authorization: Bearer bearer-dead-letter-6\","                                              \
+    "{\"kind\":\"ConfigMap\",\"note\":"                                                            \
+    "\"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl\",\"count\":3}]"
+
+Test(webhook_server, dead_letters_are_redacted)
+{
+    static const char *const secrets[] = {"ZGVhZC1sZXR0ZXItc2VjcmV0LTE=",
+                                          "plain-dead-letter-2",
+                                          "patch-dead-letter-3",
+                                          "list-dead-letter-4",
+                                          "token-dead-letter-5",
+                                          "bearer-dead-letter-6",
+                                          "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"};
+    struct fx f;
+    fx_init(&f);
+    fx_start(&f);
+    struct resp r;
+    cr_expect_eq(post(&f, "/audit", DL_SECRETS, &r), 200, "%s", r.body);
+    json_t *evs = journal_events(&f);
+    cr_expect_eq(json_array_size(evs), 0, "an item was taken as an event");
+    json_decref(evs);
+    char path[700];
+    snprintf(path, sizeof path, "%s/deadletter/audit-deadletter.log", f.dir);
+    size_t n = 0;
+    char *text = ka_t_read_file(path, &n);
+    cr_assert(text);
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
+        cr_expect_null(strstr(text, secrets[i]), "%s is in the dead-letter file", secrets[i]);
+    size_t lines = 0;
+    for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
+        *nl = '\0';
+        json_error_t je;
+        json_t *d = json_loads(line, 0, &je);
+        cr_assert(d, "dead letter not JSON: %s", je.text);
+        cr_expect(json_object_get(d, "event"), "the redacted item is kept: %s", line);
+        cr_expect_eq(strlen(json_string_value(json_object_get(d, "sha256"))), 64);
+        cr_expect_gt(json_integer_value(json_object_get(d, "size")), 0);
+        if (lines == 4) /* non-secret content stays */
+            cr_expect_eq(json_integer_value(json_object_get(json_object_get(d, "event"), "count")),
+                         3);
+        json_decref(d);
+    }
+    cr_expect_eq(lines, 5, "%zu dead letters", lines);
+    cr_expect(strstr(text, "\\u003credacted sha256:"), "markers are written");
+    free(text);
+    fx_fini(&f);
+}
+
+/* ---- stop with a request in flight ---- */
+
+struct stopper {
+    struct ka_webhook_server *s;
+    atomic_bool done;
+};
+
+static void *stop_thread(void *ud)
+{
+    struct stopper *st = ud;
+    ka_webhook_stop(st->s, 20000);
+    atomic_store(&st->done, true);
+    return NULL;
+}
+
+static int connect_port(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        cr_assert(w > 0, "send: %s", strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+Test(webhook_server, stop_finishes_the_request_in_flight, .timeout = 60)
+{
+    struct fx f;
+    fx_init(&f);
+    fx_start(&f);
+    enum { N = 300 };
+    struct ka_buf body;
+    ka_buf_init(&body, 0);
+    cr_assert_eq(ka_buf_puts(&body, "{\"kind\":\"EventList\",\"items\":["), KA_OK);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(ka_buf_printf(&body, "%s" EV("inflight-%d", ""), i ? "," : "", i), KA_OK);
+    cr_assert_eq(ka_buf_puts(&body, "]}"), KA_OK);
+    unsigned port = ka_webhook_port(f.s);
+    int fd = connect_port(port);
+    cr_assert(fd >= 0);
+    char head[256];
+    int hn = snprintf(head, sizeof head,
+                      "POST /audit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+                      "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                      body.n);
+    send_all(fd, head, (size_t)hn);
+    size_t half = body.n / 2;
+    send_all(fd, body.p, half);
+    usleep(300000); /* the server has the headers and half of the body */
+    struct stopper st = {.s = f.s};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, stop_thread, &st), 0);
+    f.s = NULL;
+    usleep(500000);
+    cr_expect_not(atomic_load(&st.done), "stop returned while a request was in flight");
+    int fd2 = connect_port(port);
+    cr_expect_lt(fd2, 0, "a new connection was accepted after stop");
+    if (fd2 >= 0) close(fd2);
+    send_all(fd, body.p + half, body.n - half);
+    char resp[4096];
+    size_t rn = 0;
+    ssize_t got;
+    while (rn < sizeof resp - 1 && (got = recv(fd, resp + rn, sizeof resp - 1 - rn, 0)) > 0)
+        rn += (size_t)got;
+    resp[rn] = '\0';
+    close(fd);
+    cr_expect(strncmp(resp, "HTTP/1.1 200", 12) == 0, "answer: %s", resp);
+    cr_assert_eq(pthread_join(th, NULL), 0);
+    cr_expect(atomic_load(&st.done));
+    json_t *evs = journal_events(&f);
+    cr_expect_eq(json_array_size(evs), N);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(evs, N - 1), "auditID")),
+                     "inflight-299");
+    json_decref(evs);
+    ka_buf_free(&body);
     fx_fini(&f);
 }
 

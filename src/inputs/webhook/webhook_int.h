@@ -83,7 +83,7 @@ void ka_wh_batch(struct ka_webhook_server *s, const char *body, size_t n, const 
 /*
  * The same pipeline one event at a time (the file inputs): scans item, applies the policy
  * (under the reload lock), tags cluster, redacts and appends the canonical line to out, or a
- * dead-letter record naming remote to dead (the line verbatim as the JSON string "line", since
+ * dead-letter record naming remote to dead (the line redacted, as the JSON string "line", since
  * it may not be JSON); res counts items, accepted, dead and dropped.
  * Returns KA_OK or KA_ENOMEM (out and dead may then hold part of a record: discard them).
  */
@@ -114,6 +114,16 @@ int ka_wh_deadletter_open(struct ka_webhook_server *s);
 void ka_wh_deadletter_close(struct ka_webhook_server *s);
 /* Appends the lines and fsyncs. Returns KA_OK or KA_EIO. */
 int ka_wh_deadletter_write(struct ka_webhook_server *s, const char *p, size_t n);
+/*
+ * Appends item with the secrets it may hold replaced by redaction markers (docs/serve.md,
+ * "Dead letters"): a JSON item stays JSON, with Secret/SecretList/TokenRequest values (also the
+ * request/response objects of an event-shaped item on secrets or serviceaccounts/token) and
+ * every string holding a bearer token or JWT replaced; any other text keeps its member names
+ * and loses every quoted value, bearer token and JWT. Unchanged when redaction is off.
+ * Returns KA_OK, KA_ENOMEM or KA_ETOOBIG (out unchanged: write the digest only).
+ */
+int ka_wh_deadletter_redact(const struct ka_redact *r, const char *item, size_t n,
+                            struct ka_buf *out);
 
 /* Metrics. */
 void ka_wh_count_request(struct ka_webhook_server *s, int status);
