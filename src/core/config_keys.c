@@ -98,7 +98,7 @@ const struct ka_cfg_key ka_cfg_serve_keys[] = {
      .max = GIB(1), FILL(event_max),
      .doc = "largest single event; bigger ones go to the dead-letter file"},
     {.name = "limits.header_max", .type = KA_CFG_SIZE, .def = "64KiB", .min = KIB(1),
-     .max = MIB(1), FILL(header_max), .doc = "largest request line plus headers"},
+     .max = MIB(1), FILL(header_max), .doc = "request line plus headers of one connection, plus 32KiB of working space; larger get 431"},
     {.name = "limits.idle_timeout", .type = KA_CFG_DURATION, .def = "30s", .min = SEC(1),
      .max = SEC(3600), FILL(idle_timeout_ms),
      .doc = "a connection idle this long is closed"},

@@ -122,6 +122,8 @@ for r in $(seq "$ROUNDS"); do
     else
         failed=$((failed + 1))
         echo "round $r: FAIL${problems}"
+        echo "  serve stderr: $(tail -n 5 "$T/err" | tr '\n' '|')"
+        echo "  send stderr: $(tail -n 5 "$T/send.err.$r" | tr '\n' '|')"
     fi
 done
 kill -TERM "$PID" && wait "$PID"

@@ -128,6 +128,16 @@ static int encode_item(struct batch *b, const char *item, size_t n)
         atomic_fetch_add(&b->s->m.refused[KA_WH_R_NOT_EVENT], 1);
         return dead_letter(b, item, n, se.msg[0] ? se.msg : ka_strerror(se.code));
     }
+    /* The apiserver sets both on every event; without them an event cannot be keyed
+       (auditID, stage) by any consumer. */
+    if (!ev.auditID.set || ev.auditID.n == 0 || ev.stage_v == KA_STAGE_UNKNOWN) {
+        atomic_fetch_add(&b->s->m.refused[KA_WH_R_NOT_EVENT], 1);
+        return dead_letter(b, item, n,
+                           !ev.auditID.set || ev.auditID.n == 0
+                               ? "not an audit event: no auditID"
+                               : "not an audit event: stage is not one of RequestReceived, "
+                                 "ResponseStarted, ResponseComplete, Panic");
+    }
     static const char *const keys[1] = {CLUSTER_KEY};
     const char *vals[1] = {b->cluster};
     struct ka_write_opts wo = {0};
