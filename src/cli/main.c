@@ -30,7 +30,8 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", ka_cli_cmds[i].name, ka_cli_cmds[i].summary);
     fprintf(f, "\nRun 'kaudit <command> --help' for a command's options and an example.\n"
                "Exit codes: 0 success, 1 usage or input error, 2 internal error,\n"
-               "3 some input lines were bad (the rest was processed).\n");
+               "3 some input lines were bad (the rest was processed),\n"
+               "4 some batches could not be delivered (send).\n");
 }
 
 int main(int argc, char **argv)
