@@ -40,7 +40,8 @@ format:
 
 lint:
 	@cmake -S . -B build-lint -DKA_TESTS=OFF -DKA_BENCH=OFF >/dev/null
-	@clang-tidy -p build-lint --quiet src/core/*.c src/cli/*.c src/inputs/*/*.c 2>/dev/null
+	@clang-tidy -p build-lint --quiet src/core/*.c src/cli/*.c src/inputs/*/*.c \
+	  $$(ls src/store/*.c src/detect/*.c src/outputs/*.c src/outputs/*/*.c 2>/dev/null) 2>/dev/null
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppressions-list=.cppcheck-suppressions --inline-suppr -I include src
 

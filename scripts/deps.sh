@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages that the build, the tests and `make run` need.
 # Idempotent: does nothing when everything is present.
 set -eu
-PKGS="cmake make gcc clang clang-tidy cppcheck pkg-config libfyaml-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev openssl curl libcriterion-dev libjansson-dev jq python3"
+PKGS="cmake make gcc clang clang-tidy cppcheck pkg-config libfyaml-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libsqlite3-dev libzstd-dev libpcre2-dev librdkafka-dev openssl curl sqlite3 clickhouse-server clickhouse-client rsyslog rsyslog-gnutls libcriterion-dev libjansson-dev jq python3"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -22,5 +22,10 @@ int ka_cmd_send(int argc, char **argv);
 int ka_cmd_config(int argc, char **argv);
 int ka_cmd_serve(int argc, char **argv);
 int ka_cmd_tail(int argc, char **argv);
+int ka_cmd_query(int argc, char **argv);
+int ka_cmd_index(int argc, char **argv);
+int ka_cmd_detect(int argc, char **argv);
+int ka_cmd_ship(int argc, char **argv);
+int ka_cmd_clickhouse(int argc, char **argv);
 
 #endif

@@ -20,6 +20,11 @@ static const struct ka_cli_cmd ka_cli_cmds[] = {
     {"config", ka_cmd_config, "print the documented default configuration, or check a file"},
     {"send", ka_cmd_send, "post events as kube-apiserver's webhook backend does (batches, retries)"},
     {"tail", ka_cmd_tail, "follow an audit log across rotations, with checkpoints"},
+    {"query", ka_cmd_query, "who did what, when: filter requests from the store or from log files"},
+    {"index", ka_cmd_index, "index existing audit logs into the store"},
+    {"detect", ka_cmd_detect, "run Falco-format detection rules over audit events"},
+    {"ship", ka_cmd_ship, "send existing logs to an output (Elasticsearch, Loki, ClickHouse...)"},
+    {"clickhouse", ka_cmd_clickhouse, "ClickHouse schema: print or check the DDL kaudit uses"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,14 @@
+/*
+ * cmd_clickhouse.c - placeholder until the command lands (replaced by its owner).
+ */
+#include <stdio.h>
+
+#include "cmds.h"
+
+int ka_cmd_clickhouse(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fputs("kaudit clickhouse: not available in this build\n", stderr);
+    return KA_EXIT_INTERNAL;
+}
