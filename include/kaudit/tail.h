@@ -57,6 +57,8 @@ struct ka_tail_opts {
     const char *path;            /* the log path, e.g. /var/log/kubernetes/audit.log */
     const char *checkpoint_path; /* NULL: no checkpoint (ka_tail_commit is then a no-op) */
     bool from_start;   /* without a usable checkpoint: read the live file from 0, not from its end */
+    bool with_backups; /* with from_start: first read the rotated backups that exist, oldest
+                          first (gzipped ones too), then the live file */
     size_t max_line;   /* 0 = KA_TAIL_MAX_LINE_DEFAULT; excludes the LF */
     int poll_ms;       /* fallback poll interval; 0 = KA_TAIL_POLL_MS_DEFAULT */
     ka_tail_report_fn report; /* may be NULL */

@@ -29,6 +29,8 @@ static const char tail_usage[] =
     "\n"
     "  --from-start       without a checkpoint, read the file from its start (default: from\n"
     "                     its end, like tail -f)\n"
+    "  --backups          with --from-start: first read the rotated backups that exist\n"
+    "                     (gzipped ones too), oldest first, then the live file\n"
     "  --checkpoint FILE  resume from FILE if it exists; commit the position to it after each\n"
     "                     batch written to stdout (atomically)\n"
     "  --max-line SIZE    longest line accepted (default 16M); longer lines are skipped\n"
@@ -64,7 +66,8 @@ static void on_report(void *ud, enum ka_tail_report kind, uint64_t bytes, const 
 static int parse_args(int argc, char **argv, struct tail_cli *c)
 {
     static const struct option lo[] = {
-        {"from-start", no_argument, 0, 'f'}, {"checkpoint", required_argument, 0, 'c'},
+        {"from-start", no_argument, 0, 'f'}, {"backups", no_argument, 0, 'b'},
+        {"checkpoint", required_argument, 0, 'c'},
         {"max-line", required_argument, 0, 'm'}, {"poll-ms", required_argument, 0, 'p'},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     unsigned long long v;
@@ -73,6 +76,7 @@ static int parse_args(int argc, char **argv, struct tail_cli *c)
     while ((ch = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
         switch (ch) {
         case 'f': c->o.from_start = true; break;
+        case 'b': c->o.with_backups = true; break;
         case 'c': c->o.checkpoint_path = optarg; break;
         case 'v': c->verbose = true; break;
         case 'h': fputs(tail_usage, stdout); return -1;
@@ -89,7 +93,7 @@ static int parse_args(int argc, char **argv, struct tail_cli *c)
         default: goto usage;
         }
     }
-    if (optind + 1 != argc)
+    if (optind + 1 != argc || (c->o.with_backups && !c->o.from_start))
         goto usage;
     c->o.path = argv[optind];
     return 0;
@@ -98,7 +102,7 @@ bad:
             ch == 'm' ? "max-line" : "poll-ms");
     return KA_EXIT_USAGE;
 usage:
-    fputs("usage: kaudit tail [--from-start] [--checkpoint FILE] [--max-line SIZE] PATH\n"
+    fputs("usage: kaudit tail [--from-start [--backups]] [--checkpoint FILE] [--max-line SIZE] PATH\n"
           "(see kaudit tail --help)\n", stderr);
     return KA_EXIT_USAGE;
 }

@@ -62,7 +62,7 @@ static const struct ka_cfg_key input_fields[] = {
      .doc = "cluster tag of its events (empty: clusters.default)"},
     {.name = "from_start", .type = KA_CFG_BOOL, .def = "false",
      IFILL(struct ka_serve_input, from_start),
-     .doc = "without a checkpoint, read what the file holds already, not only new lines"},
+     .doc = "without a checkpoint, read what the file and its rotated backups hold already"},
     {0},
 };
 

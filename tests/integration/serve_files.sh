@@ -122,3 +122,24 @@ missing=$(sort -u "$B/got" | comm -13 - "$B/want" | wc -l)
 extra=$(sort -u "$B/got" | comm -23 - "$B/want" | wc -l)
 [ "$missing" -eq 0 ] && [ "$extra" -eq 0 ] || fail "after SIGKILL: $missing missing, $extra unknown"
 echo "ok: SIGKILL/restart: $N events all present, $(($(wc -l <"$B/got") - N)) replayed twice"
+
+# 3. from_start on a first start: the backups rotated before serve ever ran (plain and gzipped)
+#    and the live file are all read, exactly once.
+C="$T/c"
+mkdir -p "$C/logs"
+"$KAUDIT" gen --events 3000 --seed 13 | tee "$C/events.json" |
+    "$KAUDIT" write --audit-log-path "$C/logs/audit.log" --audit-log-maxsize 1 \
+        --audit-log-maxbackup 0 --audit-log-compress || fail "kaudit write failed"
+[ "$(ls "$C"/logs/audit-*.log* | wc -l)" -ge 2 ] || fail "the writer rotated less than 2 times"
+ls "$C"/logs/audit-*.log.gz >/dev/null 2>&1 || fail "no gzipped backup to read"
+jq -r '.auditID + " " + .stage' "$C/events.json" | sort >"$C/want"
+printf 'inputs:\n  files:\n  - path: %s\n    from_start: true\n' "$C/logs/audit.log" >"$C/config.yaml"
+: >"$C/err"
+start "$C" 1
+wait_all "$C" || fail "from_start: $(journal_keys "$C" | sort -u | comm -13 - "$C/want" | wc -l) events of the backups missing"
+kill -TERM "$PID"
+wait "$PID" || fail "serve exited non-zero"
+PID=
+journal_keys "$C" | sort >"$C/got"
+cmp -s "$C/got" "$C/want" || fail "from_start: the journal is not exactly the backups and the live file"
+echo "ok: from_start read $(ls "$C"/logs/audit-*.log* | wc -l) existing backups and the live file, exactly once"

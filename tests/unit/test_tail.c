@@ -481,3 +481,31 @@ Test(tail, commit_after_an_unnoticed_rotation_resumes_in_the_backup)
     cr_assert_eq(rep.n[KA_TAIL_R_MISSED], 0);
     ka_tail_close(t);
 }
+
+/* --from-start --backups: existing backups (plain and gzipped) first, oldest first, then live. */
+Test(tail, from_start_with_backups_reads_existing_backups_oldest_first)
+{
+    put(path, "w", "a1\na2\n");
+    rotate(1);
+    put(path, "a", "b1\n");
+    rotate(2);
+    gzip_backup(1);
+    put(path, "a", "c1\nc2\n");
+    struct ka_tail_opts o = {.path = path, .from_start = true, .with_backups = true,
+                             .poll_ms = 50, .report = on_report};
+    struct ka_tail *t = NULL;
+    cr_assert_eq(ka_tail_open(&o, &t), 0);
+    expect(t, "a1");
+    expect(t, "a2");
+    expect(t, "b1");
+    expect(t, "c1");
+    expect(t, "c2");
+    expect_none(t);
+    ka_tail_close(t);
+    /* Without with_backups only the live file is read. */
+    t = topen(true, NULL, 0);
+    expect(t, "c1");
+    expect(t, "c2");
+    expect_none(t);
+    ka_tail_close(t);
+}

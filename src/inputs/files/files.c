@@ -239,6 +239,7 @@ static int open_follower(struct follower *fw)
     struct ka_tail_opts o = {.path = fw->path,
                              .checkpoint_path = fw->ckpt,
                              .from_start = fw->from_start,
+                             .with_backups = fw->from_start,
                              .report = on_report,
                              .report_ud = fw};
     int rc = ka_tail_open(&o, &fw->t);

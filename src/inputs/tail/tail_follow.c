@@ -346,7 +346,8 @@ static int start_fresh(struct ka_tail *t)
     int rc = tail_scan(t->dir, t->prefix, t->ext, &v, &n);
     if (rc && rc != KA_ENOENT)
         return rc;
-    t->after_ts = n ? v[n - 1].ts_ms : TAIL_TS_NONE;
+    bool backups = t->o.from_start && t->o.with_backups;
+    t->after_ts = n && !backups ? v[n - 1].ts_ms : TAIL_TS_NONE;
     free(v);
     if ((rc = select_next(t)) || !t->have_cur || !t->cur.live || t->o.from_start)
         return rc;
