@@ -186,15 +186,20 @@ static void set_result(struct ka_wh_result *res, int status, const char *reason)
     snprintf(res->reason, sizeof res->reason, "%s", reason);
 }
 
-/* Dead letters first (fsynced), then the journal; 200 only when both are durable. */
-void ka_wh_commit(struct ka_webhook_server *s, const struct ka_buf *out,
-                  const struct ka_buf *dead, struct ka_wh_result *res)
+/*
+ * Dead letters first (fsynced), then the journal; 200 only when both are durable. Once the dead
+ * letters are written, dead is emptied, so a caller that retries the same batch after a journal
+ * refusal (the file inputs) does not write them twice.
+ */
+void ka_wh_commit(struct ka_webhook_server *s, const struct ka_buf *out, struct ka_buf *dead,
+                  struct ka_wh_result *res)
 {
     if (dead->n && ka_wh_deadletter_write(s, dead->p, dead->n) != KA_OK) {
         atomic_fetch_add(&s->m.refused[KA_WH_R_INTERNAL], res->n_accepted);
         set_result(res, 503, "dead-letter file cannot be written");
         return;
     }
+    ka_buf_reset(dead);
     if (res->n_accepted == 0) {
         set_result(res, 200, "");
         return;

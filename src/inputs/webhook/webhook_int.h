@@ -93,9 +93,10 @@ int ka_wh_encode_event(struct ka_webhook_server *s, const char *item, size_t n,
 /*
  * Writes dead (fsynced), then appends out (res->n_accepted events) to the journal sink; sets
  * res->status to 200 only when both are durable, else 503 with the reason. Counts metrics.
+ * dead is emptied once written, so a retried batch does not dead-letter its items twice.
  */
 void ka_wh_commit(struct ka_webhook_server *s, const struct ka_buf *out,
-                  const struct ka_buf *dead, struct ka_wh_result *res);
+                  struct ka_buf *dead, struct ka_wh_result *res);
 
 /* Auth: loads the token file (TOKEN CLUSTER per line). */
 int ka_wh_tokens_load(struct ka_webhook_server *s, const char *path, struct ka_diag *diag);
