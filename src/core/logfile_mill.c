@@ -7,7 +7,9 @@
  * coalesce: while a run is pending, more triggers add nothing (lumberjack's channel of one).
  * ka__mill_wait() returns once no run is pending or running. Errors are ignored, as in
  * lumberjack: a file that cannot be removed or compressed is left for the next run; a failed
- * compression removes its partial .gz.
+ * compression removes its partial .gz. The thread runs at the lowest CPU priority (nice 19):
+ * compressing a rotated segment is never urgent, and on a busy collector it would otherwise
+ * take CPU from intake; it catches up when the CPU is idle.
  *
  * Limits: at most KA_MILL_MAX_FILES backups are considered per run (the rest are left alone).
  * Backup time stamps parse strictly as YYYY-MM-DDTHH-MM-SS.mmm with valid ranges, as Go's
@@ -20,7 +22,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -282,6 +286,8 @@ static void run_once(struct ka__mill *m)
 static void *mill_main(void *arg)
 {
     struct ka__mill *m = arg;
+    /* Linux applies a nice value to one thread when given its thread id; failure is harmless. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
     pthread_mutex_lock(&m->mu);
     for (;;) {
         while (!m->pending && !m->stop)
