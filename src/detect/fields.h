@@ -4,7 +4,8 @@
  *
  * Contract between the rule engine (rules_*.c, cond_*.c, eval.c) and the extractors
  * (fields*.c). The catalogue holds every ka.* field of Falco's k8saudit plugin, jevt.* / json.*,
- * the evt.* time fields, and kaudit's own extension fields (kaudit.*), see docs/detection.md.
+ * the evt.* time fields, and kaudit's own extension fields (kaudit.*), see
+ * docs/detection-fields.md.
  *
  * Values: every extraction yields zero or more strings. Zero values = "field not present" (the
  * path is absent, or the list is empty); a comparison on a missing field is false. A scalar
@@ -88,7 +89,9 @@ void ka_dctx_free(struct ka_dctx *c);
 void ka_dctx_reset(struct ka_dctx *c, const struct ka_event *ev, uint64_t evt_num,
                    const char *hostname);
 
-/* Extracts f for the current event into *out (cached by f->slot). Returns KA_OK or KA_ENOMEM. */
+/* Extracts f for the current event into *out (cached by f->slot). Returns KA_OK, KA_ENOMEM, or
+ * KA_EINVAL for an unresolved field or when no event was set. With no values, out->v and
+ * out->len point at empty static arrays, never NULL. */
 int ka_dctx_extract(struct ka_dctx *c, const struct ka_dfield *f, struct ka_dvals *out);
 
 /* The event of the current reset. */
