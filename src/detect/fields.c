@@ -47,7 +47,7 @@
 /* kaudit extension fields (need auditID). */
 #define XS(n, fn, p, d) {n, fn, NULL, p, 0, NONE, 0, 1, d}
 #define XL(n, fn, p, d) {n, fn, NULL, p, 1, NONE, 0, 1, d}
-#define KPC(sfx, attr, d) {"kaudit.pod.containers." sfx, ka__x_kpod_ctr, NULL, attr, 1, NONE, 0, 1, d}
+#define KPC(sfx, attr, d) {"kaudit.pod.containers." sfx, ka__x_kpod_ctr, NULL, attr, 1, IDX, 0, 1, d}
 /* evt.* */
 #define EV(n, p, num, d) {n, ka__x_evt, NULL, p, 0, NONE, num, 0, d}
 
@@ -185,6 +185,8 @@ const struct ka__dfdef ka__dfields[] = {
         "securityContext.allowPrivilegeEscalation of every container"),
     KPC("run_as_user", KA__CA_RUN_USER,
         "runAsUser of every container (container, else pod; nothing when neither is set)"),
+    KPC("run_as_non_root", KA__CA_RUN_NONROOT,
+        "runAsNonRoot of every container (container, else pod; nothing when neither is set)"),
     KPC("add_capabilities", KA__CA_ADD_CAPS, "every added capability of every container"),
     KPC("host_port", KA__CA_HOST_PORT, "every ports[].hostPort of every container"),
     KPC("proc_mount", KA__CA_PROC_MOUNT, "securityContext.procMount of every container"),
@@ -205,7 +207,8 @@ const struct ka__dfdef ka__dfields[] = {
        "where the pod spec was found: pod, template, cronjob, jsonpatch, mergepatch"),
     XS("kaudit.exec.command", ka__x_kexec, 0,
        "every command= parameter of an exec/attach URI, decoded, joined by spaces"),
-    XL("kaudit.exec.argv", ka__x_kexec, 1, "every command= parameter of an exec/attach URI"),
+    {"kaudit.exec.argv", ka__x_kexec, NULL, 1, 1, IDX, 0, 1,
+     "every command= parameter of an exec/attach URI ([N]: the N-th, from 0)"},
     XS("kaudit.cluster", ka__x_kmisc, KA__K_CLUSTER, "annotation kaudit.io/cluster"),
     XS("kaudit.req.secret.type", ka__x_kmisc, KA__K_SECRET_TYPE,
        "requestObject.type of a Secret request"),

@@ -209,10 +209,21 @@ static bool is_exec(const struct ka_event *ev)
 
 int ka__x_kexec(struct ka_dctx *c, const struct ka_dfield *f, const struct ka__dfdef *d)
 {
-    (void)f;
     if (!is_exec(c->ev))
         return KA_OK;
-    int rc = ka__uri_params(c, "command", 7, KA_DFIELD_MAX_VALUES);
+    bool one = d->p == 1 && f->has_arg;
+    size_t max = one ? (size_t)f->index + 1 : KA_DFIELD_MAX_VALUES;
+    int rc = ka__uri_params(c, "command", 7, max);
+    if (rc == KA_OK && one) {
+        /* [N]: keep only the N-th value, if there are that many */
+        if (c->sn == max) {
+            c->sv[0] = c->sv[max - 1];
+            c->sl[0] = c->sl[max - 1];
+            c->sn = 1;
+        } else
+            c->sn = 0;
+        return KA_OK;
+    }
     if (rc != KA_OK || d->p == 1 || c->sn == 0)
         return rc;
     size_t total = 0;

@@ -129,6 +129,7 @@ static const char *sc_key(int attr)
     case KA__CA_RUN_GROUP:
     case KA__CA_EFF_GROUP: return "securityContext.runAsGroup";
     case KA__CA_PROC_MOUNT: return "securityContext.procMount";
+    case KA__CA_RUN_NONROOT: return "securityContext.runAsNonRoot";
     case KA__CA_ADD_CAPS: return "securityContext.capabilities.add";
     case KA__CA_NAME: return "name";
     default: return "image";
@@ -166,6 +167,7 @@ static int emit_attr(struct ka_dctx *c, struct ka_raw ctr, struct ka_raw spec, i
     case KA__CA_EFF_GROUP:
         return emit_eff(c, ctr, spec, key, true);
     case KA__CA_RUN_USER:
+    case KA__CA_RUN_NONROOT:
         if (kaudit)
             return emit_eff(c, ctr, spec, key, false);
         break;
@@ -400,10 +402,30 @@ static int ensure_specs(struct ka_dctx *c)
     return c->specs_gen == c->gen ? KA_OK : locate_specs(c);
 }
 
+/* The attribute of container number idx, counting every container of every kind of every
+   located spec in order (containers, initContainers, ephemeralContainers). */
+static int kpod_ctr_at(struct ka_dctx *c, long idx, int attr)
+{
+    long i = 0;
+    for (size_t s = 0; s < c->n_specs; s++)
+        for (int k = 0; k < 3; k++) {
+            struct ka_raw arr, ctr;
+            struct ka_json_iter it;
+            if (!ka__get(c->specs[s].spec, k_kind_names[k], &arr) || !ka__is_arr(arr))
+                continue;
+            ka_json_iter_init(&it, arr);
+            while (ka_json_iter_elem(&it, &ctr))
+                if (i++ == idx)
+                    return emit_attr(c, ctr, c->specs[s].spec, attr, true);
+        }
+    return KA_OK;
+}
+
 int ka__x_kpod_ctr(struct ka_dctx *c, const struct ka_dfield *f, const struct ka__dfdef *d)
 {
     int rc = ensure_specs(c);
-    (void)f;
+    if (rc == KA_OK && f->has_arg)
+        return kpod_ctr_at(c, f->index, d->p);
     for (size_t i = 0; rc == KA_OK && i < c->n_specs; i++)
         for (int k = 0; rc == KA_OK && k < 3; k++)
             rc = each_ctr(c, c->specs[i].spec, k, -1, d->p, true);
