@@ -1,0 +1,51 @@
+#!/bin/bash
+# bench_forward_clickhouse.sh - forwarding throughput to ClickHouse (kaudit ship, events/s)
+# side by side with clickhouse-client inserting the same rows from a file, and the end-to-end
+# delay from a journal append to the event being queryable. Starts its own clickhouse-server
+# on loopback with a temporary config. usage: bench_forward_clickhouse.sh KAUDIT [EVENTS]
+set -eu
+KAUDIT=${1:?kaudit binary}; N=${2:-200000}
+SERVER=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
+T=$(mktemp -d); SP=; KP=
+trap '[ -n "$KP" ] && kill $KP 2>/dev/null; [ -n "$SP" ] && kill $SP 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+HP=$(port); TP=$(port); mkdir -p "$T/ch/data" "$T/ch/tmp" "$T/ch/log" "$T/journal"
+cat > "$T/ch/config.xml" <<XML
+<?xml version="1.0"?>
+<yandex><logger><level>warning</level><log>$T/ch/log/s.log</log><errorlog>$T/ch/log/e.log</errorlog></logger>
+<listen_host>127.0.0.1</listen_host><http_port>$HP</http_port><tcp_port>$TP</tcp_port>
+<path>$T/ch/data/</path><tmp_path>$T/ch/tmp/</tmp_path><users_config>$T/ch/users.xml</users_config>
+<default_profile>default</default_profile><default_database>default</default_database>
+<mark_cache_size>5368709120</mark_cache_size></yandex>
+XML
+echo '<?xml version="1.0"?><yandex><profiles><default/></profiles><users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users><quotas><default/></quotas></yandex>' > "$T/ch/users.xml"
+"$SERVER" --config-file="$T/ch/config.xml" >/dev/null 2>&1 & SP=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HP/?query=SELECT%201" >/dev/null && break; sleep 0.1; done
+q() { curl -sS "http://127.0.0.1:$HP/" --data-binary "$1"; }
+now() { date +%s.%N; }
+"$KAUDIT" gen --seed 1 --events "$N" -o "$T/ev.log"
+echo "events: $N ($(du -m "$T/ev.log" | cut -f1) MB), server $(q 'SELECT version()')"
+t0=$(now)
+"$KAUDIT" ship -q --output "clickhouse://127.0.0.1:$HP/kaudit?table=ev" --option batch_events=10000 \
+  --option concurrency=2 ${SHIP_OPTS:-} "$T/ev.log" 2>"$T/ship.err"
+t1=$(now)
+ship_eps=$(python3 -c "print(int($N/($t1-$t0)))")
+q "SELECT * FROM kaudit.ev FORMAT JSONEachRow" > "$T/rows.json"
+q "CREATE TABLE kaudit.ev2 AS kaudit.ev"
+t0=$(now)
+clickhouse-client --port "$TP" --query "INSERT INTO kaudit.ev2 FORMAT JSONEachRow" < "$T/rows.json"
+t1=$(now)
+cli_eps=$(python3 -c "print(int($N/($t1-$t0)))")
+echo "kaudit ship -> ClickHouse:          $ship_eps events/s"
+echo "clickhouse-client, same rows file:  $cli_eps events/s"
+echo "ratio: $(python3 -c "print('%.0f %%' % (100.0*$ship_eps/$cli_eps))")"
+# End-to-end: a journal follower with default batching (1000 events or 1 s).
+"$KAUDIT" ship -q --journal "$T/journal" --output "clickhouse://127.0.0.1:$HP/kaudit?table=e2e" 2>/dev/null & KP=$!
+sleep 2
+for i in 1 2 3 4 5; do
+  sed -n "${i}p" "$T/ev.log" > "$T/one"
+  id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["auditID"])' "$T/one")
+  t0=$(now); cat "$T/one" >> "$T/journal/audit.log"
+  until [ "$(q "SELECT count() FROM kaudit.e2e WHERE audit_id = '$id'" 2>/dev/null)" = 1 ]; do sleep 0.01; done
+  t1=$(now); python3 -c "print('end-to-end delay (append -> queryable): %.0f ms' % (1000*($t1-$t0)))"
+done
