@@ -288,10 +288,11 @@ static struct kd_cnode *compile_check(struct cc *c, const struct kd_node *n)
         cc_err(c, n->off, "%s", msg[0] ? msg : "unknown field");
         return NULL;
     }
+    /* pmatch on a list field (any element under a path) is a kaudit extension */
     if (f->is_list && f->index < 0 && n->op != KD_OP_EXISTS && n->op != KD_OP_IN &&
-        n->op != KD_OP_INTERSECTS) {
+        n->op != KD_OP_INTERSECTS && n->op != KD_OP_PMATCH) {
         cc_err(c, n->off, "operator '%s' cannot be used on list field '%s' (only exists, in, "
-                          "intersects)", kd_op_name(n->op), n->name);
+                          "intersects, pmatch)", kd_op_name(n->op), n->name);
         return NULL;
     }
     struct kd_cnode *cn = cc_alloc(c, sizeof(*cn));

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "detect_int.h"
+#include "detect_state.h"
 
 /* ---- arena ---- */
 
@@ -213,6 +214,7 @@ int ka_detect_new(const struct ka_detect_opts *o, struct ka_detect **out)
     else if (gethostname(d->hostname, sizeof(d->hostname) - 1) != 0)
         snprintf(d->hostname, sizeof(d->hostname), "localhost");
     d->o.hostname = d->hostname;
+    d->state_max_keys = KA_DETECT_STATE_KEYS_DEFAULT;
     *out = d;
     return KA_OK;
 }
@@ -342,6 +344,8 @@ int ka_detect_compile(struct ka_detect *d, struct ka_diag *diag)
         int e = kd_compile_rule(d, r, diag);
         if (e == KA_OK)
             e = kd_compile_output(d, r, diag);
+        if (e == KA_OK && r->st && r->root)
+            e = kd_state_compile(d, r, diag);
         if (e == KA_ENOMEM)
             rc = e;
         if (e != KA_OK || !r->root)
@@ -405,7 +409,8 @@ int ka_detect_ctx_new(const struct ka_detect *d, struct ka_detect_ctx **out)
         return KA_ENOMEM;
     c->d = d;
     c->md = pcre2_match_data_create(1, NULL);
-    if (!c->md || ka_dctx_new((unsigned)(d->nfields ? d->nfields : 1), &c->x) != KA_OK) {
+    if (!c->md || ka_dctx_new((unsigned)(d->nfields ? d->nfields : 1), &c->x) != KA_OK ||
+        (d->nstate && kd_state_new(d, &c->st) != KA_OK)) {
         ka_detect_ctx_free(c);
         return KA_ENOMEM;
     }
@@ -419,6 +424,7 @@ void ka_detect_ctx_free(struct ka_detect_ctx *c)
         return;
     if (c->x)
         ka_dctx_free(c->x);
+    kd_state_free(c->st);
     pcre2_match_data_free(c->md);
     free(c);
 }
@@ -435,10 +441,18 @@ int ka_detect_eval(struct ka_detect_ctx *c, const struct ka_event *ev, ka_detect
     c->time_ns = ev->stageTimestamp.sec * 1000000000LL + ev->stageTimestamp.nsec;
     ka_dctx_reset(c->x, ev, c->evt_num, d->hostname);
     int hits = 0;
+    bool first_done = false; /* rule_matching first: a stateless rule has alerted */
     for (size_t i = 0; i < d->nactive; i++) {
         const struct kd_rule *r = d->active[i];
-        if (!kd_eval(c, r->root))
+        if ((first_done && !r->st) || !kd_eval(c, r->root))
             continue;
+        if (r->st) { /* stateful rules are always fed and never suppressed by `first` */
+            int f = kd_state_feed(c, r);
+            if (f < 0)
+                return f;
+            if (f == 0)
+                continue;
+        }
         hits++;
         if (fn) {
             struct ka_detect_match m = {
@@ -450,8 +464,11 @@ int ka_detect_eval(struct ka_detect_ctx *c, const struct ka_event *ev, ka_detect
             if (e != 0)
                 return e;
         }
-        if (d->o.matching == KA_DETECT_FIRST)
-            break;
+        if (d->o.matching == KA_DETECT_FIRST && !r->st) {
+            first_done = true;
+            if (!d->nstate)
+                break;
+        }
     }
     if (c->err == KA_ENOMEM)
         return KA_ENOMEM;

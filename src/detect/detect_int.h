@@ -112,8 +112,33 @@ struct kd_tmpl_part {
     const char *key;         /* "name" or "name[arg]" for output_fields */
 };
 
+/* ---- stateful rules (kaudit.window, kaudit.first_seen, kaudit.sequence; state*.c) ---- */
+enum kd_skind { KD_ST_WINDOW = 1, KD_ST_FIRST_SEEN = 2, KD_ST_SEQUENCE = 3 };
+#define KD_STATE_MAX_BY 8         /* fields of `by` */
+#define KD_STATE_MAX_STEPS 8      /* steps of a sequence */
+#define KD_STATE_MAX_COUNT 1000u  /* more_than of a window */
+#define KD_STATE_MAX_VALUES 1024u /* max_values of first_seen */
+#define KD_STATE_MAX_KEY 1024u    /* bytes of one key (longer keys are cut) */
+
+struct kd_srule {
+    enum kd_skind kind;
+    unsigned id;                              /* index among the engine's stateful rules */
+    struct kd_pos pos;                        /* of the kaudit.* key, for messages */
+    char *by_name[KD_STATE_MAX_BY];
+    const struct ka_dfield *by[KD_STATE_MAX_BY];
+    size_t nby;
+    char *val_name;                           /* window distinct / first_seen value, or NULL */
+    const struct ka_dfield *val;
+    int64_t within_ns, learn_ns;
+    uint32_t more_than, max_values;
+    struct kd_text step_txt[KD_STATE_MAX_STEPS];
+    struct kd_cnode *steps[KD_STATE_MAX_STEPS];
+    size_t nsteps;
+};
+
 struct kd_rule {
     char *name, *desc, *source;
+    struct kd_srule *st;      /* stateful extension, or NULL */
     struct kd_text cond, output;
     enum ka_prio prio;
     char **tags;
@@ -227,6 +252,8 @@ struct ka_detect {
     size_t nregexes, capregexes;
     struct kd_rule **active;
     size_t nactive;
+    size_t nstate;            /* active stateful rules (ids 0 .. nstate-1) */
+    size_t state_max_keys;    /* LRU bound of each context's state */
     size_t macros_compiled, rules_skipped, rules_disabled;
 };
 
@@ -267,6 +294,10 @@ int kd_compile_rule(struct ka_detect *d, struct kd_rule *r, struct ka_diag *diag
 int kd_field_get(struct ka_detect *d, const char *name, const char *arg,
                  const struct ka_dfield **out, char *msg, size_t msglen);
 
+/* state_load.c: the kaudit.* keys of a defining rule item; compiling them. */
+void kd_state_parse(struct kd_ld *l, struct fy_node *item, struct kd_rule *r);
+int kd_state_compile(struct ka_detect *d, struct kd_rule *r, struct ka_diag *diag);
+
 /* output.c */
 int kd_compile_output(struct ka_detect *d, struct kd_rule *r, struct ka_diag *diag);
 
@@ -279,7 +310,15 @@ struct ka_detect_ctx {
     const struct ka_event *ev;
     int64_t time_ns;
     int err;                  /* first extraction error of the event */
+    struct kd_state *st;      /* state of the stateful rules, or NULL */
 };
 bool kd_eval(struct ka_detect_ctx *c, const struct kd_cnode *n);
+
+/* state.c: per-context state. feed returns 1 when the rule alerts on the current event, 0 when
+   not, KA_ENOMEM. */
+struct kd_state;
+int kd_state_new(const struct ka_detect *d, struct kd_state **out);
+void kd_state_free(struct kd_state *s);
+int kd_state_feed(struct ka_detect_ctx *c, const struct kd_rule *r);
 
 #endif

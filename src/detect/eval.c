@@ -3,7 +3,8 @@
  *
  * Semantics (Falco's): a field with no value makes every comparison false (exists: false);
  * `in` holds when every value of the field is in the set (one value for scalar fields),
- * `intersects` when at least one is; other operators compare the field's (first) value;
+ * `intersects` when at least one is; `pmatch` on a list field (a kaudit extension: Falco
+ * rejects it at load) when at least one element lies under one of the paths; other operators compare the field's (first) value;
  * oneof/anyof/allof apply the operator to each right-hand value and require exactly one, at
  * least one, or all of them to match. <, <=, >, >= compare numbers on numeric fields and
  * bytes (strcmp) on string fields. Nothing here allocates.
@@ -150,6 +151,12 @@ static bool eval_check(struct ka_detect_ctx *c, const struct kd_cnode *cn)
         return v.n > 0;
     if (v.n == 0)
         return false;
+    if (cn->op == KD_OP_PMATCH && cn->f->is_list && cn->f->index < 0) {
+        for (size_t i = 0; i < v.n; i++) /* list field: any element (kaudit extension) */
+            if (check_value(c, cn, v.v[i], v.len[i]))
+                return true;
+        return false;
+    }
     if (cn->op == KD_OP_IN || cn->op == KD_OP_PMATCH) {
         for (size_t i = 0; i < v.n; i++) {
             bool in = cn->op == KD_OP_IN ? kd_set_has(cn->set, v.v[i], v.len[i])

@@ -210,6 +210,9 @@ const struct ka__dfdef ka__dfields[] = {
     {"kaudit.exec.argv", ka__x_kexec, NULL, 1, 1, IDX, 0, 1,
      "every command= parameter of an exec/attach URI ([N]: the N-th, from 0)"},
     XS("kaudit.cluster", ka__x_kmisc, KA__K_CLUSTER, "annotation kaudit.io/cluster"),
+    XS("kaudit.target.ref", ka__x_kmisc, KA__K_TARGET_REF,
+       "resource/namespace/name of the objectRef (resource/name when cluster-scoped); "
+       "nothing without a name"),
     XS("kaudit.req.secret.type", ka__x_kmisc, KA__K_SECRET_TYPE,
        "requestObject.type of a Secret request"),
     XS("kaudit.tokenrequest.sa", ka__x_kmisc, KA__K_TR_SA,

@@ -157,7 +157,7 @@ enum ka__evt { KA__E_NUM, KA__E_TIME, KA__E_TIME_S, KA__E_ISO, KA__E_DT, KA__E_D
                KA__E_RAW, KA__E_RAW_S, KA__E_RAW_NS, KA__E_REL, KA__E_REL_S, KA__E_REL_NS,
                KA__E_PLUGIN, KA__E_PINFO, KA__E_SOURCE, KA__E_ASYNC, KA__E_ATYPE, KA__E_HOST,
                KA__E_JRAWTIME };
-enum ka__kmisc { KA__K_CLUSTER, KA__K_SECRET_TYPE, KA__K_TR_SA, KA__K_TR_SELF };
+enum ka__kmisc { KA__K_CLUSTER, KA__K_SECRET_TYPE, KA__K_TR_SA, KA__K_TR_SELF, KA__K_TARGET_REF };
 enum ka__kpod { KA__P_HOSTNET, KA__P_HOSTPID, KA__P_HOSTIPC, KA__P_RUN_USER, KA__P_HOSTPATH,
                 KA__P_SECCOMP, KA__P_APPARMOR, KA__P_SOURCE };
 

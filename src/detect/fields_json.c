@@ -279,6 +279,22 @@ int ka__x_kmisc(struct ka_dctx *c, const struct ka_dfield *f, const struct ka__d
             !ka__get(ev->requestObject, "type", &v))
             return KA_OK;
         return ka__dv_json(c, v);
+    case KA__K_TARGET_REF: {
+        const struct ka_objref *r = &ev->objectRef;
+        if (!r->name.set)
+            return KA_OK;
+        char *b = ka__dctx_alloc(c, (size_t)r->resource.n + r->namespace_.n + r->name.n + 3);
+        if (!b)
+            return KA_ENOMEM;
+        n = r->resource.set ? ka_str_decode(r->resource, b) : 0;
+        b[n++] = '/';
+        if (r->namespace_.set && r->namespace_.n) {
+            n += ka_str_decode(r->namespace_, b + n);
+            b[n++] = '/';
+        }
+        n += ka_str_decode(r->name, b + n);
+        return ka__dv_bytes(c, b, n);
+    }
     case KA__K_TR_SA: {
         if (!is_token_request(ev))
             return KA_OK;

@@ -285,6 +285,29 @@ static int json_fields(const struct ka_detect_match *m, struct ka_buf *b)
     return rc ? rc : ka_buf_putc(b, '}');
 }
 
+/* tags: Falco keeps them in a std::set, so they come out sorted and without duplicates. */
+static int json_tags(const struct ka_detect_match *m, struct ka_buf *b)
+{
+    const char *prev = NULL;
+    int rc = ka_buf_putc(b, '[');
+    for (size_t done = 0; done < m->n_tags && rc == KA_OK; done++) {
+        const char *best = NULL;
+        for (size_t i = 0; i < m->n_tags; i++) {
+            const char *t = m->tags[i];
+            if (t && (!prev || strcmp(t, prev) > 0) && (!best || strcmp(t, best) < 0))
+                best = t;
+        }
+        if (!best)
+            break;
+        rc = prev ? ka_buf_putc(b, ',') : KA_OK;
+        rc = rc ? rc : jstr(b, best, strlen(best));
+        prev = best;
+    }
+    return rc ? rc : ka_buf_putc(b, ']');
+}
+
+/* Falco builds the alert in an nlohmann::json object (a std::map), so its keys come out
+   sorted: hostname, output, output_fields, priority, rule, source, tags, time. */
 int ka_detect_format_json(const struct ka_detect_match *m, struct ka_buf *out)
 {
     struct ka_buf text;
@@ -299,12 +322,9 @@ int ka_detect_format_json(const struct ka_detect_match *m, struct ka_buf *out)
     rc = rc ? rc : json_fields(m, out);
     rc = rc ? rc : ka_buf_printf(out, ",\"priority\":\"%s\",\"rule\":", ka_prio_name(m->priority));
     rc = rc ? rc : jstr(out, m->rule, strlen(m->rule));
-    rc = rc ? rc : ka_buf_puts(out, ",\"source\":\"k8s_audit\",\"tags\":[");
-    for (size_t i = 0; i < m->n_tags && rc == KA_OK; i++) {
-        rc = i ? ka_buf_putc(out, ',') : KA_OK;
-        rc = rc ? rc : jstr(out, m->tags[i], strlen(m->tags[i]));
-    }
-    rc = rc ? rc : ka_buf_puts(out, "],\"time\":");
+    rc = rc ? rc : ka_buf_puts(out, ",\"source\":\"k8s_audit\",\"tags\":");
+    rc = rc ? rc : json_tags(m, out);
+    rc = rc ? rc : ka_buf_puts(out, ",\"time\":");
     rc = rc ? rc : iso_time(m->time_ns, out);
     rc = rc ? rc : ka_buf_putc(out, '}');
     ka_buf_free(&text);

@@ -406,7 +406,14 @@ static int text_key(struct kd_ld *l, struct fy_node *item, const char *key, stru
         memset(t, 0, sizeof(*t));
     struct kd_seg seg;
     kd_seg_of(l, n, &seg);
-    int rc = kd_text_append(&l->d->ar, t, s, strlen(s), &seg);
+    size_t len = strlen(s);
+    if (!strcmp(key, "output")) { /* Falco trims outputs (a '>' block keeps a final newline) */
+        while (len && strchr(" \t\r\n\v\f", s[len - 1]))
+            len--;
+        while (len && strchr(" \t\r\n\v\f", *s))
+            s++, len--;
+    }
+    int rc = kd_text_append(&l->d->ar, t, s, len, &seg);
     if (rc == KA_ENOMEM)
         l->oom = true;
     else if (rc != KA_OK)
@@ -488,7 +495,8 @@ void kd_apply_rule(struct kd_ld *l, struct fy_node *item)
     static const char *const known[] = {
         "rule", "desc", "condition", "output", "priority", "source", "tags", "enabled",
         "exceptions", "append", "override", "warn_evttypes", "skip-if-unknown-filter",
-        "capture", "capture_duration", NULL};
+        "capture", "capture_duration", "kaudit.window", "kaudit.first_seen", "kaudit.sequence",
+        NULL};
     struct ka_detect *d = l->d;
     l->what = "rule";
     char *name = kd_scalar(l, kd_map_get(item, "rule"), "rule");
@@ -515,6 +523,11 @@ void kd_apply_rule(struct kd_ld *l, struct fy_node *item)
                    append ? "append to" : ov ? "override" : "enable or disable");
             return;
         }
+        if (kd_map_get(item, "kaudit.window") || kd_map_get(item, "kaudit.first_seen") ||
+            kd_map_get(item, "kaudit.sequence")) {
+            kd_err(l, item, "kaudit.* keys cannot be appended or overridden: redefine the rule");
+            return;
+        }
         rule_keys(l, item, r, append ? KD_APPEND : KD_REPLACE);
         return;
     }
@@ -536,6 +549,7 @@ void kd_apply_rule(struct kd_ld *l, struct fy_node *item)
     nr->source = src ? kd_scalar(l, src, "source") : NULL;
     nr->k8s = nr->source && !strcmp(nr->source, "k8s_audit");
     rule_keys(l, item, nr, KD_DEFINE);
+    kd_state_parse(l, item, nr);
     if (r)
         *r = *nr; /* redefinition: replaced in place */
     else

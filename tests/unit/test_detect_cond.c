@@ -210,3 +210,16 @@ Test(detect_cond, syntax_errors_have_positions)
     BAD("ka.verb in (a, b", "t.yaml:4:", "expected ',' or ')'");
     BAD("tolower(ka.verb) = x", "t.yaml:4:", "");
 }
+
+/* kaudit extension: pmatch on a list field holds when any element lies under a path (Falco
+   refuses pmatch on list fields at load). */
+Test(detect_cond, pmatch_on_list_fields_any_element)
+{
+    YES("ka.user.groups pmatch (dev)");
+    YES("ka.user.groups pmatch (/nope, system:authenticated)");
+    NO("ka.user.groups pmatch (/dev, other)");
+    YES("ka.req.pod.containers.image pmatch (/x, Busybox)");
+    NO("ka.req.pod.containers.image pmatch (/bin)");
+    NO("not ka.user.groups pmatch (dev)");
+    BAD("ka.user.groups startswith dev", "t.yaml:4:5", "list field");
+}

@@ -900,3 +900,68 @@ Test(dfields, real_rbac_service_exec)
     };
     RUN_REAL("exec_pod.json", NULL, ex);
 }
+
+static const char *const EV_NONROOT =
+    "{\"auditID\":\"n-1\",\"verb\":\"create\",\"objectRef\":{\"resource\":\"pods\","
+    "\"namespace\":\"ns\"},\"requestObject\":{\"kind\":\"Pod\",\"spec\":{\"securityContext\":"
+    "{\"runAsNonRoot\":true},\"containers\":[{\"name\":\"a\",\"securityContext\":"
+    "{\"runAsNonRoot\":false}},{\"name\":\"b\"}],\"initContainers\":[{\"name\":\"i\","
+    "\"securityContext\":{\"runAsNonRoot\":null}}]}}}";
+
+static const char *const EV_NONROOT_UNSET =
+    "{\"auditID\":\"n-2\",\"verb\":\"create\",\"objectRef\":{\"resource\":\"pods\"},"
+    "\"requestObject\":{\"kind\":\"Pod\",\"spec\":{\"containers\":[{\"name\":\"a\"},"
+    "{\"name\":\"b\",\"securityContext\":{\"runAsNonRoot\":true}}]}}}";
+
+/* kaudit.pod.containers.run_as_non_root: the container's setting, else the pod's; [N] counts
+   every container of every kind in order. */
+Test(dfields, kaudit_run_as_non_root_and_container_index)
+{
+    static const struct fcase t[] = {
+        {"kaudit.pod.containers.run_as_non_root", NULL, "false|true|true"},
+        {"kaudit.pod.containers.run_as_non_root", "0", "false"},
+        {"kaudit.pod.containers.run_as_non_root", "1", "true"},
+        {"kaudit.pod.containers.run_as_non_root", "2", "true"},
+        {"kaudit.pod.containers.run_as_non_root", "3", NULL},
+        {"kaudit.pod.containers.name", "2", "i"},
+    };
+    RUN(EV_NONROOT, t);
+    static const struct fcase u[] = {
+        {"kaudit.pod.containers.run_as_non_root", NULL, "true"},
+        {"kaudit.pod.containers.run_as_non_root", "0", NULL},
+        {"kaudit.pod.containers.run_as_non_root", "1", "true"},
+    };
+    RUN(EV_NONROOT_UNSET, u);
+    static const struct fcase v[] = {
+        {"kaudit.pod.containers.run_as_user", "0", "0"},
+        {"kaudit.pod.containers.run_as_user", "1", "1000"},
+        {"kaudit.pod.containers.name", "3", "dbg"},
+        {"kaudit.pod.containers.name", "4", NULL},
+    };
+    RUN(EV_POD, v);
+}
+
+Test(dfields, kaudit_exec_argv_index)
+{
+    static const struct fcase t[] = {
+        {"kaudit.exec.argv", "0", "sh"},
+        {"kaudit.exec.argv", "1", "-c"},
+        {"kaudit.exec.argv", "2", "cat /var/run/secrets x"},
+        {"kaudit.exec.argv", "3", NULL},
+        {"kaudit.exec.argv", NULL, "sh|-c|cat /var/run/secrets x"},
+    };
+    RUN(EV_EXEC, t);
+}
+
+Test(dfields, kaudit_target_ref)
+{
+    static const struct fcase t[] = {{"kaudit.target.ref", NULL, "pods/ns1/p1"}};
+    RUN(EV_POD, t);
+    static const struct fcase u[] = {{"kaudit.target.ref", NULL, NULL}};
+    RUN(EV_NONROOT, u); /* no name */
+    static const char ev_cluster[] =
+        "{\"auditID\":\"c-1\",\"verb\":\"get\",\"objectRef\":{\"resource\":\"nodes\","
+        "\"name\":\"n\\u00e9\"}}";
+    static const struct fcase v[] = {{"kaudit.target.ref", NULL, "nodes/n\xc3\xa9"}};
+    RUN(ev_cluster, v);
+}

@@ -324,3 +324,25 @@ Test(detect_rules, load_errors_with_positions)
     cr_assert_eq(run1(&r, "- rule: r\n  desc: \"\\xff\"\n", "\xff"), -1);
     cr_expect(strstr(r.err, "invalid UTF-8") != NULL || r.err[0], "%s", r.err);
 }
+
+/* Falco's alert JSON is an nlohmann::json object (a std::map): keys sorted; tags are a
+   std::set: sorted, without duplicates. Output written as a '>' block is trimmed. */
+Test(detect_rules, json_bytes_sorted_tags_and_trimmed_folded_output)
+{
+    struct run r;
+    const char *f = "- rule: folded\n  desc: d\n  condition: ka.verb = create\n"
+                    "  output: >\n    created by %ka.user.name\n    in %ka.target.namespace\n\n"
+                    "  priority: WARNING\n  source: k8s_audit\n"
+                    "  tags: [mitre_execution, k8s, T1609, k8s]\n";
+    cr_assert_eq(run1(&r, f, NULL), 0, "%s", r.err);
+    cr_assert_eq(r.n, 1);
+    cr_expect_str_eq(r.first_text, "03:04:05.123456789: Warning created by alice in default");
+    cr_expect_str_eq(
+        r.first_json,
+        "{\"hostname\":\"h1\",\"output\":\"03:04:05.123456789: Warning created by alice in "
+        "default\",\"output_fields\":{\"evt.time\":1704164645123456789,"
+        "\"ka.target.namespace\":\"default\",\"ka.user.name\":\"alice\"},"
+        "\"priority\":\"Warning\",\"rule\":\"folded\",\"source\":\"k8s_audit\","
+        "\"tags\":[\"T1609\",\"k8s\",\"mitre_execution\"],"
+        "\"time\":\"2024-01-02T03:04:05.123456789Z\"}");
+}

@@ -3,7 +3,9 @@
 
 One JSON-lines file per rule, named after the rule (lower case, runs of other characters as
 '-'). Each line is {"name": ..., "expect": [rule names], "event": {audit event}}: "expect" is the
-exact set of default rules that fire on the event with rule_matching all. Every file holds at
+exact set of default rules that fire on the event with rule_matching all (for the stateful
+rules the "event" is an EventList evaluated in one context, and "expect" lists every alert of
+its events, with the rules that fire on each event alone switched off). Every file holds at
 least one event on which its rule fires and one on which it does not; tests/unit/
 test_detect_cases.c checks that and runs every case through the engine.
 
@@ -11,6 +13,7 @@ The events are written by hand for these tests (shapes follow kube-apiserver's a
 output). Run `python3 tests/cases/detect/gen_cases.py` from the repository root to rewrite the
 files after changing the cases below.
 """
+import datetime
 import json
 import os
 import re
@@ -749,6 +752,111 @@ case(R, "disabled by default", [], ev("create", "pods", "default", "p1", body=po
 case(R, "enabled with an override", [R], ev("create", "pods", "default", "p1", body=pod(PLAIN)))
 CASES[R][-1]["extra_rules"] = ("- rule: Container Image Outside Allowed Registries\n"
                                "  enabled: true\n  override:\n    enabled: replace\n")
+
+
+# -- stateful rules: an EventList evaluated in one context --------------------------------------
+# The whole list is one case: "expect" lists every alert of every event of the list. Rules that
+# fire on each event alone are disabled by extra_rules so that only the aggregate alerts remain.
+
+def at(e, sec):
+    """Moves an event to 2025-03-10T09:00:00Z + sec seconds."""
+    ts = datetime.datetime(2025, 3, 10, 9, 0, 0) + datetime.timedelta(seconds=sec)
+    e["requestReceivedTimestamp"] = ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    e["stageTimestamp"] = (ts + datetime.timedelta(milliseconds=2)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ")
+    return e
+
+
+def elist(events):
+    return {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {},
+            "items": events}
+
+
+def disable(*rules):
+    return "".join("- rule: %s\n  enabled: false\n" % r for r in rules)
+
+
+def scase(rule, name, expect, events, off=()):
+    CASES.setdefault(rule, []).append({"name": name, "expect": sorted(expect),
+                                       "event": elist(events)})
+    if off:
+        CASES[rule][-1]["extra_rules"] = disable(*off)
+
+
+R = "Burst of Denied Requests by One Identity"
+MANY = "Many Denied Requests by One Identity"
+D403 = lambda i, sec, user=None: at(ev("get", "pods", "shop", "p%d" % i, code=403, user=user), sec)
+scase(R, "26 denied in 5 seconds", [R], [D403(i, i * 0.2) for i in range(26)], off=[DENIED, MANY])
+scase(R, "25 denied in 5 seconds is not more than 25", [],
+      [D403(i, i * 0.2) for i in range(25)], off=[DENIED, MANY])
+scase(R, "26 denied over 20 seconds", [], [D403(i, i * 0.8) for i in range(26)],
+      off=[DENIED, MANY])
+
+R = MANY
+scase(R, "21 denied in 4 minutes", [R], [D403(i, i * 12) for i in range(21)], off=[DENIED])
+scase(R, "20 denied is not more than 20", [], [D403(i, i * 12) for i in range(20)], off=[DENIED])
+scase(R, "21 denied over 10 minutes", [], [D403(i, i * 30) for i in range(21)], off=[DENIED])
+scase(R, "21 denied by two users", [],
+      [D403(i, i, user=ALICE if i % 2 else APPSA) for i in range(21)], off=[DENIED])
+
+R = "Bulk Secret Reads by One Identity"
+SGET = lambda name, sec, user=None: at(ev("get", "secrets", "shop", name, user=user), sec)
+SRP = "Secret Read by Person"
+scase(R, "31 distinct secrets in 5 minutes", [R],
+      [SGET("s%02d" % i, i * 10) for i in range(31)], off=[SRP])
+scase(R, "the same 10 secrets 40 times", [],
+      [SGET("s%02d" % (i % 10), i * 5) for i in range(40)], off=[SRP])
+scase(R, "31 distinct secrets over 31 minutes", [],
+      [SGET("s%02d" % i, i * 60) for i in range(31)], off=[SRP])
+scase(R, "31 secrets read by the controller manager", [],
+      [SGET("s%02d" % i, i, user=KCM) for i in range(31)], off=[SRP])
+
+R = "User From New Source IP"
+IPGET = lambda sec, ip, user=None: at(ev("get", "pods", "shop", "p1", ips=[ip], user=user), sec)
+H = 3600
+scase(R, "new address after learning", [R],
+      [IPGET(0, "10.0.0.5"), IPGET(2 * H, "10.0.0.6"), IPGET(25 * H, "10.0.0.6"),
+       IPGET(25 * H + 1, "10.20.30.40")])
+scase(R, "new addresses while learning", [],
+      [IPGET(0, "10.0.0.5"), IPGET(H, "10.0.0.6"), IPGET(23 * H, "10.0.0.7")])
+scase(R, "a user first seen after learning only learns", [],
+      [IPGET(0, "10.0.0.5"),
+       IPGET(30 * H, "10.0.0.9", user={"username": "bob@example.com", "groups": ["devs"]})])
+scase(R, "service accounts are not people", [],
+      [IPGET(0, "10.0.0.5", user=APPSA), IPGET(25 * H, "10.7.7.7", user=APPSA)])
+
+R = "Service Account Used With New User Agent"
+UAGET = lambda sec, ua: at(ev("get", "configmaps", "shop", "cfg", user=APPSA, ua=ua), sec)
+scase(R, "storefront token used by curl", [R],
+      [UAGET(0, "storefront/1.4.2"), UAGET(25 * H, "storefront/1.4.2"),
+       UAGET(25 * H + 5, "curl/8.5.0")])
+scase(R, "same client after learning", [],
+      [UAGET(0, "storefront/1.4.2"), UAGET(25 * H, "storefront/1.4.2")])
+
+R = "RBAC Change Followed by Workload Change"
+RB = lambda sec, user=None: at(ev("create", "rolebindings", "shop", "b1", user=user,
+                                  body=binding("edit", [U("alice@example.com")],
+                                               kind="RoleBinding")), sec)
+DEP = lambda sec, user=None: at(ev("create", "deployments", "shop", "d1", user=user,
+                                   body=deploy(PLAIN)), sec)
+SEQ_OFF = [BIND, WRITE_WL]
+scase(R, "binding then deployment in 5 minutes", [R], [RB(0), DEP(300)], off=SEQ_OFF)
+scase(R, "binding then deployment after 11 minutes", [], [RB(0), DEP(660)], off=SEQ_OFF)
+scase(R, "deployment then binding", [], [DEP(0), RB(60)], off=SEQ_OFF)
+scase(R, "binding and deployment by two users", [], [RB(0), DEP(60, user=APPSA)], off=SEQ_OFF)
+
+
+# -- hostPath prefixes (pmatch on the list field kaudit.pod.volumes.hostpath) ---------------------
+R = "Sensitive Host Path Mounted"
+HPM = "Host Path Mounted"
+case(R, "below /etc", [R, HPM], ev("create", "pods", "default", "p1", body=pod(HP("/etc/ssh/keys"))))
+case(R, "below /proc", [R, HPM], ev("create", "pods", "default", "p1", body=pod(HP("/proc/sys/kernel"))))
+case(R, "below the containerd directory", [R, HPM],
+     ev("create", "pods", "default", "p1", body=pod(HP("/var/lib/containerd/io.containerd.x"))))
+case(R, "below /var is ordinary data", [HPM],
+     ev("create", "pods", "default", "p1", body=pod(HP("/var/lib/app-data"))))
+case(R, "/etc-backup/x is not below /etc", [HPM],
+     ev("create", "pods", "default", "p1", body=pod(HP("/etc-backup/x"))))
 
 
 def slug(name):
