@@ -24,7 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../src/detect/detect_state.h"
 #include "kaudit/default_rules.h"
 #include "kaudit/detect.h"
 #include "kaudit/event.h"

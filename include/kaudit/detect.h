@@ -3,7 +3,8 @@
  * append/override, exceptions) evaluated against audit events.
  *
  * Life cycle:
- *   ka_detect_new()                       options: rule matching, minimum priority, hostname
+ *   ka_detect_new()                       options: rule matching, minimum priority, hostname,
+ *                                         bound of the stateful rules' state
  *   ka_detect_load_file() / _load_mem()   once per rules file, in load order (later files
  *                                         redefine, append to or override earlier items)
  *   ka_detect_compile()                   resolves macros, lists and fields, compiles regexes;
@@ -46,6 +47,10 @@
 #define KA_DETECT_MAX_DEPTH 64
 #define KA_DETECT_MAX_OUTPUT (64u << 10)
 
+/* The bound of each context's stateful-rule state, in keys (struct ka_detect_opts). */
+#define KA_DETECT_STATE_KEYS_DEFAULT 100000u
+#define KA_DETECT_STATE_KEYS_MAX (64u << 20)
+
 /* Falco's priorities, most severe first (the numbers are Falco's). */
 enum ka_prio {
     KA_PRIO_EMERGENCY = 0,
@@ -74,14 +79,19 @@ struct ka_detect_opts {
     enum ka_prio min_priority; /* rules less severe than this are not evaluated (Falco's
                                   default: DEBUG; start from ka_detect_opts_default()) */
     const char *hostname;      /* alert "hostname" and evt.hostname; NULL = gethostname() */
+    size_t state_max_keys;     /* stateful rules (kaudit.window, kaudit.first_seen,
+                                  kaudit.sequence): at most this many keys in each context's
+                                  LRU (1 .. KA_DETECT_STATE_KEYS_MAX); 0 =
+                                  KA_DETECT_STATE_KEYS_DEFAULT */
 };
 
-/* Fills o with Falco's defaults: first, debug, hostname NULL. */
+/* Fills o with Falco's defaults: first, debug, hostname NULL, state_max_keys 0 (default). */
 void ka_detect_opts_default(struct ka_detect_opts *o);
 
 struct ka_detect;
 
-/* Creates an empty engine. o may be NULL (defaults). Returns KA_OK or KA_ENOMEM. */
+/* Creates an empty engine. o may be NULL (defaults). Returns KA_OK, KA_EINVAL (state_max_keys
+ * above KA_DETECT_STATE_KEYS_MAX) or KA_ENOMEM. */
 int ka_detect_new(const struct ka_detect_opts *o, struct ka_detect **out);
 void ka_detect_free(struct ka_detect *d);
 
@@ -124,6 +134,25 @@ struct ka_detect_ctx;
 /* A per-thread evaluation context for a compiled engine. Returns KA_OK, KA_EINVAL, KA_ENOMEM. */
 int ka_detect_ctx_new(const struct ka_detect *d, struct ka_detect_ctx **out);
 void ka_detect_ctx_free(struct ka_detect_ctx *c);
+
+/*
+ * Stateful rules keep their state in each context: one key per (stateful rule, values of its
+ * `by` fields), in an LRU of at most state_max_keys keys. When it is full, the least recently
+ * used key is forgotten (counted in evictions). Time is the event's stageTimestamp only, so
+ * replaying a log gives the alerts a live run gave.
+ */
+struct ka_detect_state_stats {
+    size_t rules;        /* active stateful rules */
+    size_t keys;         /* keys held now */
+    size_t max_keys;     /* the LRU bound */
+    uint64_t evictions;  /* keys forgotten because the LRU was full */
+    size_t bytes;        /* memory held by the state now (keys, values, hash table) */
+    size_t peak_bytes;   /* the most it held */
+    uint64_t alerts;     /* alerts of stateful rules */
+};
+
+/* Statistics of one context's state (only max_keys is set when there is no stateful rule). */
+void ka_detect_ctx_state_stats(const struct ka_detect_ctx *c, struct ka_detect_state_stats *out);
 
 /* One alert, valid during the callback only. */
 struct ka_detect_match {

@@ -7,6 +7,7 @@
  * Without -r the default ruleset is used: $KA_RULES_DIR/kaudit_rules.yaml when that variable is
  * set, else the copy of rules/kaudit_rules.yaml embedded in the binary at build time.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -44,6 +45,9 @@ static const char detect_usage[] =
     "      --cluster NAME      cluster name for events without a kaudit.io/cluster\n"
     "                          annotation (%kaudit.cluster in outputs)\n"
     "      --hostname NAME     the alert's hostname (default: this host's name)\n"
+    "      --state-max-keys N  stateful rules (kaudit.window, first_seen, sequence) keep at\n"
+    "                          most N keys, least recently used forgotten first\n"
+    "                          (default 100000)\n"
     "      --follow            follow FILE (one live log) across rotations, like tail -f\n"
     "      --from-start        with --follow: start at the beginning of the file\n"
     "      --no-backups        read only the files named, not their rotated backups\n"
@@ -54,7 +58,8 @@ static const char detect_usage[] =
     "      --syslog-addr ADDR  syslog destination: unix:PATH or udp:HOST:PORT\n"
     "  -q, --quiet             no alerts on stdout (only the sinks above)\n"
     "      --list-rules        print the active rules (priority, name, tags) and exit\n"
-    "      --stats             print counts on stderr at the end\n"
+    "      --stats             print counts on stderr at the end: events, alerts, and the\n"
+    "                          stateful rules' keys, evictions, bytes and peak bytes\n"
     "  -h, --help              this help\n"
     "\n"
     "Exit status: 0 (alerts are not errors), 1 usage or rule-file error, 2 internal error,\n"
@@ -123,7 +128,7 @@ static struct ka_alert_sink_opts *find_sink(struct detect_cli *c, enum ka_alert_
 
 enum {
     O_MATCH = 256, O_MINPRIO, O_CLUSTER, O_HOST, O_FOLLOW, O_FROMSTART, O_NOBACKUPS, O_AFILE,
-    O_AFILEMAX, O_AHOOK, O_ASYSLOG, O_SYSADDR, O_LIST, O_STATS
+    O_AFILEMAX, O_AHOOK, O_ASYSLOG, O_SYSADDR, O_LIST, O_STATS, O_STATEKEYS
 };
 
 static const struct option detect_opts[] = {
@@ -131,6 +136,7 @@ static const struct option detect_opts[] = {
     {"rule-matching", required_argument, 0, O_MATCH},
     {"min-priority", required_argument, 0, O_MINPRIO},
     {"cluster", required_argument, 0, O_CLUSTER}, {"hostname", required_argument, 0, O_HOST},
+    {"state-max-keys", required_argument, 0, O_STATEKEYS},
     {"follow", no_argument, 0, O_FOLLOW}, {"from-start", no_argument, 0, O_FROMSTART},
     {"no-backups", no_argument, 0, O_NOBACKUPS}, {"alert-file", required_argument, 0, O_AFILE},
     {"alert-file-max", required_argument, 0, O_AFILEMAX},
@@ -138,6 +144,21 @@ static const struct option detect_opts[] = {
     {"alert-syslog", no_argument, 0, O_ASYSLOG}, {"syslog-addr", required_argument, 0, O_SYSADDR},
     {"quiet", no_argument, 0, 'q'}, {"list-rules", no_argument, 0, O_LIST},
     {"stats", no_argument, 0, O_STATS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
+/* --state-max-keys: a plain decimal number, 1 .. KA_DETECT_STATE_KEYS_MAX. */
+static int parse_state_keys(const char *s, size_t *out)
+{
+    char *end;
+    unsigned long long v;
+    if (*s < '0' || *s > '9')
+        return KA_EXIT_USAGE;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end || v == 0 || v > KA_DETECT_STATE_KEYS_MAX)
+        return KA_EXIT_USAGE;
+    *out = (size_t)v;
+    return 0;
+}
 
 /* One option; 0, -1 (help printed) or an exit code. */
 static int parse_one(struct detect_cli *c, int ch)
@@ -163,6 +184,7 @@ static int parse_one(struct detect_cli *c, int ch)
         return ka_prio_parse(optarg, &c->dopts.min_priority) ? KA_EXIT_USAGE : 0;
     case O_CLUSTER: c->cluster = optarg; return 0;
     case O_HOST: c->dopts.hostname = optarg; return 0;
+    case O_STATEKEYS: return parse_state_keys(optarg, &c->dopts.state_max_keys);
     case O_FOLLOW: c->follow = 1; return 0;
     case O_FROMSTART: c->from_start = 1; return 0;
     case O_NOBACKUPS: c->no_backups = 1; return 0;
@@ -411,6 +433,21 @@ static int open_sinks(struct detect_run *r, struct detect_cli *c)
     return 0;
 }
 
+/* --stats: the run's counts, then the state of the stateful rules (when there are any). */
+static void print_stats(const struct detect_run *r)
+{
+    struct ka_detect_state_stats ss;
+    fprintf(stderr, "kaudit detect: %llu events, %llu alerts, %llu bad lines, %llu alerts "
+                    "not delivered\n", r->events, r->alerts, r->bad, r->sink_errors);
+    if (!r->ctx)
+        return;
+    ka_detect_ctx_state_stats(r->ctx, &ss);
+    fprintf(stderr, "kaudit detect: state: %zu stateful rules, %zu keys (max %zu), "
+                    "%llu evictions, %zu bytes, %zu peak bytes, %llu stateful alerts\n",
+            ss.rules, ss.keys, ss.max_keys, (unsigned long long)ss.evictions, ss.bytes,
+            ss.peak_bytes, (unsigned long long)ss.alerts);
+}
+
 static int run(struct detect_cli *c, struct ka_detect *d, char **files, int n)
 {
     struct detect_run r;
@@ -438,8 +475,7 @@ static int run(struct detect_cli *c, struct ka_detect *d, char **files, int n)
         ka_alert_sink_free(r.sinks[i]);
     }
     if (c->stats)
-        fprintf(stderr, "kaudit detect: %llu events, %llu alerts, %llu bad lines, %llu alerts "
-                        "not delivered\n", r.events, r.alerts, r.bad, r.sink_errors);
+        print_stats(&r);
     ka_detect_ctx_free(r.ctx);
     ka_buf_free(&r.json);
     ka_buf_free(&r.text);

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "detect_int.h"
-#include "detect_state.h"
 
 /* ---- arena ---- */
 
@@ -202,6 +201,8 @@ void ka_detect_opts_default(struct ka_detect_opts *o)
 
 int ka_detect_new(const struct ka_detect_opts *o, struct ka_detect **out)
 {
+    if (o && o->state_max_keys > KA_DETECT_STATE_KEYS_MAX)
+        return KA_EINVAL;
     struct ka_detect *d = calloc(1, sizeof(*d));
     if (!d)
         return KA_ENOMEM;
@@ -214,7 +215,7 @@ int ka_detect_new(const struct ka_detect_opts *o, struct ka_detect **out)
     else if (gethostname(d->hostname, sizeof(d->hostname) - 1) != 0)
         snprintf(d->hostname, sizeof(d->hostname), "localhost");
     d->o.hostname = d->hostname;
-    d->state_max_keys = KA_DETECT_STATE_KEYS_DEFAULT;
+    d->state_max_keys = d->o.state_max_keys ? d->o.state_max_keys : KA_DETECT_STATE_KEYS_DEFAULT;
     *out = d;
     return KA_OK;
 }

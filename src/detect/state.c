@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "detect_int.h"
-#include "detect_state.h"
 
 struct kd_tv {
     uint64_t h;
@@ -52,14 +51,6 @@ struct kd_state {
 };
 
 #define KD_STATE_NB0 1024u
-
-int ka_detect_set_state_limit(struct ka_detect *d, size_t max_keys)
-{
-    if (max_keys == 0 || max_keys > KA_DETECT_STATE_KEYS_MAX)
-        return KA_EINVAL;
-    d->state_max_keys = max_keys;
-    return KA_OK;
-}
 
 static void account(struct kd_state *s, size_t add, size_t sub)
 {

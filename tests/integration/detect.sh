@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # detect.sh - end-to-end checks of `kaudit detect`: files, rotated backups and .gz, stdin,
 # -o json/text, rule matching, priorities, exit codes, rule-file errors with file:line:col,
-# --cluster, --follow, and the alert sinks (rotated file, webhook with retries, syslog over
-# UDP). jq and python3 (stdlib: an HTTP server and a UDP listener on 127.0.0.1) are the
-# independent oracles. Events come from tests/cases/detect (hand-made, nothing from ../shared).
+# --cluster, --state-max-keys and --stats, --follow, and the alert sinks (rotated file,
+# webhook with retries, syslog over UDP). jq and python3 (stdlib: an HTTP server and a UDP
+# listener on 127.0.0.1) are the independent oracles. Events come from tests/cases/detect (hand-made, nothing from ../shared).
 # Usage: detect.sh KAUDIT_BINARY SHARED_DIR
 # Exit 0 when every check passes, 1 otherwise, 77 (skip) when jq or python3 is missing.
 set -u
@@ -123,6 +123,32 @@ check "alert file + backups hold every alert (80), all JSON" eq \
     "$(cat "$tmp"/alerts.jsonl* | jq -r .rule | wc -l)" 80
 check "each alert file within the size limit" eq \
     "$(for f in "$tmp"/alerts.jsonl*; do [ "$(wc -c <"$f")" -le 32768 ] || echo big; done)" ""
+
+# stateful rules' state: --state-max-keys bounds it, --stats reports it
+cat >"$tmp/state.yaml" <<'EOF'
+- rule: per id
+  desc: one state key per request
+  condition: ka.verb exists
+  output: o
+  priority: INFO
+  source: k8s_audit
+  kaudit.window: {by: ka.auditid, more_than: 5, within: 1h}
+EOF
+for i in $(seq 1 30); do
+    printf '%s\n' "$quiet" | jq -c --arg i "$i" '.auditID = "id-" + $i'
+done >"$tmp/ids.log"
+"$bin" detect -q --stats -r "$tmp/state.yaml" --state-max-keys 10 "$tmp/ids.log" \
+    2>"$tmp/st.err"; rc=$?
+check "--state-max-keys 10: exit 0" eq "$rc" 0
+check "--stats: 30 keys bounded to 10, 20 evicted" has "$tmp/st.err" \
+    "state: 1 stateful rules, 10 keys (max 10), 20 evictions, [1-9][0-9]* bytes, [1-9]"
+"$bin" detect -q --stats -r "$tmp/state.yaml" "$tmp/ids.log" 2>"$tmp/st2.err"
+check "--stats: default bound 100000 keeps every key" has "$tmp/st2.err" \
+    "30 keys (max 100000), 0 evictions"
+for bad in 0 -1 abc 67108865; do
+    "$bin" detect --state-max-keys "$bad" "$tmp/ids.log" >/dev/null 2>&1; rc=$?
+    check "--state-max-keys $bad: exit 1" eq "$rc" 1
+done
 
 # webhook sink: a server that fails twice with 503, then accepts
 port_file=$tmp/http.port

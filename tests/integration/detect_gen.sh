@@ -35,7 +35,11 @@ for line in open(labels):
 # forbidden-storm are bursts: the labelled events of one principal with less than 5 s between
 # them form an instance, detected when any of its events raises an alert. An anonymous request
 # to a health endpoint (/healthz, /livez, /readyz) is what load balancers send all day: it is
-# part of no instance (the rules deliberately let it pass).
+# part of no instance (the rules deliberately let it pass). The other labelled reads of a
+# secret-dump (the per-namespace lists and the gets of single secrets around the cluster-wide
+# list) are the attacker's own reads during the dump: an alert on one of them is a true positive
+# of the nearest dump (same user, closest in time), though only the anchor's alert counts for
+# detecting the instance.
 def anchor(sc, e):
     o = e.get("objectRef") or {}
     if e["stage"] == "RequestReceived":
@@ -54,18 +58,27 @@ def anchor(sc, e):
 from datetime import datetime
 def ts(s):
     return datetime.strptime(s[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").timestamp()
-inst = {}      # auditID -> instance number
+inst = {}      # auditID -> instance number (events whose alert detects the instance)
 inst_sc = []   # instance -> scenario
+part = {}      # auditID -> instance number (events of an instance that do not detect it)
 bursts = []
+reads = []     # (user, time, auditID) of the non-anchor reads of secret-dumps
+anchors = collections.defaultdict(list)  # secret-dump user -> [(time, instance)]
 for line in open(log):
     e = json.loads(line)
     sc = lab.get(e["auditID"])
     if sc is None:
         continue
     a = anchor(sc, e)
+    user = e.get("user", {}).get("username", "")
     if a:
         inst_sc.append(sc)
         inst[e["auditID"]] = len(inst_sc) - 1
+        if sc == "secret-dump":
+            anchors[user].append((ts(e["stageTimestamp"]), len(inst_sc) - 1))
+    elif sc == "secret-dump" and e["stage"] != "RequestReceived" and \
+            (e.get("objectRef") or {}).get("resource") == "secrets":
+        reads.append((user, ts(e["stageTimestamp"]), e["auditID"]))
     elif a is None and e["stage"] != "RequestReceived" and \
             e["requestURI"].split("?")[0] not in ("/healthz", "/livez", "/readyz"):
         bursts.append((sc, e.get("user", {}).get("username", ""), ts(e["stageTimestamp"]),
@@ -77,11 +90,18 @@ for sc, user, t, aid in bursts:
         inst_sc.append(sc)
     inst[aid] = len(inst_sc) - 1
     prev = (sc, user, t)
+for user, t, aid in reads:
+    near = min(anchors.get(user, []), key=lambda x: abs(x[0] - t), default=None)
+    if near is None or abs(near[0] - t) > 600:
+        print("FAIL: secret-dump read %s has no dump of its user within 10 minutes" % aid)
+        sys.exit(1)
+    part[aid] = near[1]
 SEVERE = {"Emergency", "Alert", "Critical", "Error", "Warning"}
 hit_any, hit_warn = set(), set()
 fp = collections.Counter()
 fp_low = collections.Counter()
 rules_on_attacks = collections.Counter()
+rules_on_reads = collections.Counter()
 n_alerts = 0
 for line in open(alerts):
     a = json.loads(line)
@@ -92,6 +112,9 @@ for line in open(alerts):
         rules_on_attacks[a["rule"]] += 1
         if a["priority"] in SEVERE:
             hit_warn.add(inst[aid])
+    elif aid in part:
+        rules_on_attacks[a["rule"]] += 1
+        rules_on_reads["%s (%s)" % (a["rule"], a["priority"])] += 1
     elif a["priority"] in SEVERE:
         fp[a["rule"]] += 1
     else:
@@ -107,6 +130,8 @@ for sc in sorted(per):
         ok = False
         print("FAIL: %s: %d of %d instances missed" % (sc, per[sc] - det[sc], per[sc]))
 print("  rules on attack events: " + ", ".join("%s %d" % kv for kv in sorted(rules_on_attacks.items())))
+print("  alerts on the secret-dumps' other reads (%d reads): %s" % (
+    len(part), ", ".join("%s %d" % kv for kv in sorted(rules_on_reads.items())) or "none"))
 print("  false positives at WARNING+ on normal traffic: %d" % sum(fp.values()))
 for (r, n) in fp.most_common():
     print("    %s: %d" % (r, n))

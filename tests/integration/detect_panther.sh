@@ -8,8 +8,11 @@
 # (a unique auditID per line, as several tests share one; stage ResponseStarted for a 101 response else ResponseComplete, the
 # requestReceivedTimestamp or a fixed time), and Panther's "YYYY-MM-DD HH:MM:SS.fff" timestamps
 # are written in RFC 3339 as the apiserver does; nothing else is changed.
-# Each theme is evaluated on that Panther rule's own test events only: an event counts as
-# detected when any kaudit rule mapped to the theme fires on it (rule_matching all).
+# Each theme is evaluated on that Panther rule's own test events only: they are the traffic of
+# one `kaudit detect` run (in file order, one evaluation context), so the stateful rules keep
+# state over exactly the labelled events of the theme, as they would on a cluster that saw only
+# those requests. An event counts as detected when any kaudit rule mapped to the theme fires on
+# it (rule_matching all); a stateful rule's alert names the event that crossed its threshold.
 # Usage: detect_panther.sh KAUDIT_BINARY SHARED_DIR [--table]
 # Exit 0 when the totals reach the documented floor, 1 otherwise, 77 (skip) without the data.
 set -u
@@ -21,9 +24,13 @@ command -v python3 >/dev/null || { echo "python3 not installed: skipping"; exit 
 tmp=$(mktemp -d /tmp/kaudit-detect-panther-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-python3 - "$dir/panther_k8s_rule_tests.jsonl" "$tmp/events.log" <<'EOF'
-import json, re, sys
-src, dst = sys.argv[1:3]
+python3 - "$dir/panther_k8s_rule_tests.jsonl" "$dir/panther_k8s_rule_tests.index.tsv" \
+    "$tmp/events.log" "$tmp/themes" <<'EOF'
+import json, os, re, sys
+src, index, dst, themes = sys.argv[1:5]
+rids = [l.rstrip("\n").split("\t")[2] for l in open(index)][1:]
+os.mkdir(themes)
+per = {}
 def rfc3339(t):
     m = re.fullmatch(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(\.\d+)?)", t or "")
     return "%sT%sZ" % (m.group(1), m.group(2)) if m else t
@@ -37,15 +44,25 @@ with open(dst, "w") as out:
         for k in ("stageTimestamp", "requestReceivedTimestamp"):
             if k in e:
                 e[k] = rfc3339(e[k])
-        out.write(json.dumps(e, separators=(",", ":")) + "\n")
+        text = json.dumps(e, separators=(",", ":")) + "\n"
+        out.write(text)
+        per.setdefault(rids[i - 1], []).append(text)
+for rid, lines in per.items():
+    with open(os.path.join(themes, rid + ".log"), "w") as f:
+        f.writelines(lines)
 EOF
-"$bin" detect --rule-matching all "$tmp/events.log" >"$tmp/alerts.json" 2>"$tmp/stderr"
-rc=$?
-if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
-    echo "FAIL: kaudit detect exited $rc"; cat "$tmp/stderr"; exit 1
-fi
+[ -d "$tmp/themes" ] || { echo "FAIL: preparing the events"; exit 1; }
+: >"$tmp/alerts.json"
+for f in "$tmp"/themes/*.log; do
+    "$bin" detect --rule-matching all "$f" >>"$tmp/alerts.json" 2>"$tmp/stderr"
+    rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
+        echo "FAIL: kaudit detect exited $rc on $f"; cat "$tmp/stderr"; exit 1
+    fi
+done
 
-python3 - "$dir/panther_k8s_rule_tests.index.tsv" "$tmp/events.log" "$tmp/alerts.json" "${3:-}" <<'EOF'
+python3 - "$dir/panther_k8s_rule_tests.index.tsv" "$tmp/events.log" "$tmp/alerts.json" \
+    "${3:-}" <<'EOF'
 import json, sys, collections
 index, events, alerts, mode = sys.argv[1:5]
 EXEC = ["Exec or Attach into Pod", "Exec Shell in Pod", "Exec Running Download Tool in Pod",
@@ -83,13 +100,16 @@ MAP = {
     "Kubernetes.Role.Wildcard": ["Role Grants Wildcard Access"],
     "Kubernetes.Role.WritePermissions": ["Role Grants Write Access"],
     "Kubernetes.Secret.AccessDenied": ["Secret Access Denied"],
-    "Kubernetes.BulkSecretAccess": [],
+    "Kubernetes.BulkSecretAccess": ["Bulk Secret Reads by One Identity"],
     "Kubernetes.Secrets.DumpAllNamespaces": ["Secrets Listed Across All Namespaces"],
     "Kubernetes.Service.NodePort.Deployed": ["NodePort Service Created"],
     "Kubernetes.ServiceAccount.TokenCreated": ["Service Account Token Requested"],
     "Kubernetes.Pod.StealServiceAccountToken": ["Exec Reading Service Account Token or Credentials"],
     "Kubernetes.SystemRole.Modified": ["System Role or Binding Modified"],
 }
+# Themes whose kaudit rules are stateful and whose labelled events cannot reach the threshold.
+NOTE = {"Kubernetes.BulkSecretAccess": "stateful: more than 30 distinct secrets by one identity "
+                                       "in 10 min; its 4 labelled reads cannot reach that"}
 ids = [json.loads(l)["auditID"] for l in open(events)]
 fired = collections.defaultdict(set)
 for l in open(alerts):
@@ -122,8 +142,8 @@ for rid, s in stat.items():
     T = [a + b for a, b in zip(T, s)]
     p, r = pr(s[0], s[1], s[2])
     if mode == "--table":
-        print("| %s | %s | %d | %d | %d | %d | %s | %s |" % (
-            rid, ", ".join(MAP[rid]) or "(stateful, next round)", *s, p, r))
+        rules = ", ".join(MAP[rid]) + (" (%s)" % NOTE[rid] if rid in NOTE else "")
+        print("| %s | %s | %d | %d | %d | %d | %s | %s |" % (rid, rules, *s, p, r))
     else:
         print("%-45s tp %2d fp %2d fn %2d tn %2d  precision %s recall %s" % (rid, *s, p, r))
 p, r = pr(T[0], T[1], T[2])
@@ -131,7 +151,7 @@ print("total: tp %d fp %d fn %d tn %d  precision %s recall %s" % (*T, p, r))
 for m in misses:
     print("  " + m)
 # Floor: the figures documented in docs/detection.md may only improve.
-ok = T[0] >= 80 and T[1] <= 10
+ok = T[0] >= 81 and T[1] <= 9
 print("%d passed, %d failed" % (1 if ok else 0, 0 if ok else 1))
 sys.exit(0 if ok else 1)
 EOF

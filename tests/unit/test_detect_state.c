@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/detect/detect_state.h"
 #include "kaudit/detect.h"
 
 struct eng {
@@ -36,12 +35,11 @@ static int eng_open(struct eng *e, const char *yaml, size_t max_keys)
     struct ka_detect_opts o;
     ka_detect_opts_default(&o);
     o.hostname = "h";
+    o.state_max_keys = max_keys;
     cr_assert_eq(ka_detect_new(&o, &e->d), KA_OK);
     int rc = ka_detect_load_mem(e->d, "s.yaml", yaml, strlen(yaml), &diag);
     if (rc == KA_OK)
         rc = ka_detect_compile(e->d, &diag);
-    if (rc == KA_OK && max_keys)
-        cr_assert_eq(ka_detect_set_state_limit(e->d, max_keys), KA_OK);
     if (rc == KA_OK)
         cr_assert_eq(ka_detect_ctx_new(e->d, &e->c), KA_OK);
     for (size_t i = 0; rc != KA_OK && i < diag.n; i++)
@@ -172,11 +170,22 @@ Test(detect_state, lru_bound_evicts_least_recent_key)
     ev(&e, 2, "u3", "get", "pods", "p", 200, "1.1.1.1");
     cr_expect_eq(ev(&e, 3, "u1", "get", "pods", "p", 200, "1.1.1.1"), 1);
     eng_close(&e);
-    /* the bound itself */
+    /* the bound itself: 0 is the default, above the maximum is refused, the maximum is not */
     cr_assert_eq(eng_open(&e, y, 0), 0, "%s", e.err);
-    cr_expect_eq(ka_detect_set_state_limit(e.d, 0), KA_EINVAL);
-    cr_expect_eq(ka_detect_set_state_limit(e.d, (size_t)KA_DETECT_STATE_KEYS_MAX + 1),
-                 KA_EINVAL);
+    struct ka_detect_state_stats st0;
+    ka_detect_ctx_state_stats(e.c, &st0);
+    cr_expect_eq(st0.max_keys, KA_DETECT_STATE_KEYS_DEFAULT);
+    eng_close(&e);
+    struct ka_detect_opts o;
+    struct ka_detect *d = NULL;
+    ka_detect_opts_default(&o);
+    cr_expect_eq(o.state_max_keys, 0);
+    o.state_max_keys = (size_t)KA_DETECT_STATE_KEYS_MAX + 1;
+    cr_expect_eq(ka_detect_new(&o, &d), KA_EINVAL);
+    cr_expect_null(d);
+    cr_assert_eq(eng_open(&e, y, KA_DETECT_STATE_KEYS_MAX), 0, "%s", e.err);
+    ka_detect_ctx_state_stats(e.c, &st0);
+    cr_expect_eq(st0.max_keys, KA_DETECT_STATE_KEYS_MAX);
     eng_close(&e);
 }
 
