@@ -1,14 +1,672 @@
 /*
- * cmd_query.c - placeholder until the command lands (replaced by its owner).
+ * cmd_query.c - `kaudit query`: filter audit events and print them as rows, counts, top-N or a
+ * histogram, from raw log files (--file, with backups, .gz and directories), following one file
+ * (--follow), or from the store in the data directory (the default).
  */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "cli_util.h"
 #include "cmds.h"
+#include "kaudit/config.h"
+#include "kaudit/input.h"
+#include "kaudit/logset.h"
+#include "kaudit/qout.h"
+#include "kaudit/query.h"
+#include "kaudit/tail.h"
+
+#if defined(__has_include)
+#if __has_include("kaudit/store.h")
+#include "kaudit/store.h"
+#define KA_HAVE_STORE 1
+#endif
+#endif
+
+#define MAX_FILES 4096
+#define FLUSH_AT (1u << 20)
+
+static const char usage_query[] =
+    "usage: kaudit query [filters] [output] [--file PATH... | --follow FILE | --store DIR]\n"
+    "Prints the audit requests that match every filter, oldest first.\n"
+    "\n"
+    "Filters (comma-separated lists where noted; repeat a flag to add values):\n"
+    "  -u, --user GLOB[,..]     user.username      --as GLOB[,..]   impersonated user\n"
+    "  --group GLOB[,..]        any of user.groups  --verb VERB[,..]\n"
+    "  -r, --resource PAT[,..]  pods, pods/exec, pods/*, */status, deployments.apps\n"
+    "  -n, --namespace GLOB[,..]                    --name GLOB[,..]\n"
+    "  --code C[,..]            403, 4xx, !2xx      --decision allow|forbid\n"
+    "  --source-ip ADDR|CIDR[,..]                   --user-agent GLOB\n"
+    "  --cluster GLOB[,..]      annotation kaudit.io/cluster\n"
+    "  --grep TEXT              substring of the raw event (repeat: all must occur)\n"
+    "  --stage requests|any|STAGE   rows are requests (latest stage per auditID, default),\n"
+    "                           every event, or the events of one stage\n"
+    "  --since T, --until T     on requestReceivedTimestamp: 2h, 30m, 7d or RFC 3339\n"
+    "  --limit N                the first N rows\n"
+    "Output:\n"
+    "  -o table|wide|json|jsonl|csv   (default table; jsonl = the canonical events)\n"
+    "  --count                  the number of rows\n"
+    "  --top FIELD[,FIELD]      counts by fields, largest first (--top-n N, default 20);\n"
+    "                           fields: user verb resource namespace name code source-ip\n"
+    "                           user-agent stage audit-id decision cluster as api-group\n"
+    "  --histogram DURATION     rows per time bucket, drawn as bars (1h, 10m, 1d)\n"
+    "  --color auto|always|never\n"
+    "Sources:\n"
+    "  --file PATH...           raw logs: files with their rotated backups, .gz, directories\n"
+    "                           (every argument after --file is a path)\n"
+    "  --no-backups             read only the files named\n"
+    "  -f, --follow FILE        print rows as they are appended to FILE (until interrupted)\n"
+    "  --store DIR              the store (default: server.data_dir of --config, else\n"
+    "                           ./kaudit-data)\n"
+    "  --config FILE            kaudit configuration file\n"
+    "Exit: 0 success, 1 usage or input error, 2 internal error, 3 some lines were bad.\n";
+
+struct qopts {
+    struct ka_query q;
+    struct ka_qout_opts o;
+    char *files[MAX_FILES];
+    int nfiles;
+    const char *follow, *store, *config, *color;
+    int no_backups;
+    bool top_n_set;
+};
+
+enum {
+    OPT_AS = 256, OPT_GROUP, OPT_VERB, OPT_NAME, OPT_CODE, OPT_DECISION, OPT_SRCIP, OPT_UA,
+    OPT_CLUSTER, OPT_GREP, OPT_STAGE, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_COUNT, OPT_TOP,
+    OPT_TOPN, OPT_HIST, OPT_COLOR, OPT_FILE, OPT_STORE, OPT_CONFIG, OPT_NOBACKUPS
+};
+
+static const struct option long_opts[] = {
+    {"user", required_argument, 0, 'u'},       {"as", required_argument, 0, OPT_AS},
+    {"group", required_argument, 0, OPT_GROUP}, {"verb", required_argument, 0, OPT_VERB},
+    {"resource", required_argument, 0, 'r'},   {"namespace", required_argument, 0, 'n'},
+    {"name", required_argument, 0, OPT_NAME},  {"code", required_argument, 0, OPT_CODE},
+    {"decision", required_argument, 0, OPT_DECISION},
+    {"source-ip", required_argument, 0, OPT_SRCIP},
+    {"user-agent", required_argument, 0, OPT_UA},
+    {"cluster", required_argument, 0, OPT_CLUSTER}, {"grep", required_argument, 0, OPT_GREP},
+    {"stage", required_argument, 0, OPT_STAGE},  {"since", required_argument, 0, OPT_SINCE},
+    {"until", required_argument, 0, OPT_UNTIL},  {"limit", required_argument, 0, OPT_LIMIT},
+    {"output", required_argument, 0, 'o'},       {"count", no_argument, 0, OPT_COUNT},
+    {"top", required_argument, 0, OPT_TOP},      {"top-n", required_argument, 0, OPT_TOPN},
+    {"histogram", required_argument, 0, OPT_HIST},
+    {"color", required_argument, 0, OPT_COLOR},  {"file", required_argument, 0, OPT_FILE},
+    {"follow", required_argument, 0, 'f'},       {"store", required_argument, 0, OPT_STORE},
+    {"config", required_argument, 0, OPT_CONFIG},
+    {"no-backups", no_argument, 0, OPT_NOBACKUPS}, {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0}};
+
+static int filter_opt(struct qopts *qo, int c, const char *v, int64_t now, struct ka_diag *d)
+{
+    struct ka_query *q = &qo->q;
+    switch (c) {
+    case 'u': return ka_query_add_users(q, v, d);
+    case OPT_AS: return ka_query_add_as(q, v, d);
+    case OPT_GROUP: return ka_query_add_groups(q, v, d);
+    case OPT_VERB: return ka_query_add_verbs(q, v, d);
+    case 'r': return ka_query_add_resources(q, v, d);
+    case 'n': return ka_query_add_namespaces(q, v, d);
+    case OPT_NAME: return ka_query_add_names(q, v, d);
+    case OPT_CODE: return ka_query_add_codes(q, v, d);
+    case OPT_DECISION: return ka_query_set_decision(q, v, d);
+    case OPT_SRCIP: return ka_query_add_source_ips(q, v, d);
+    case OPT_UA: return ka_query_add_user_agents(q, v, d);
+    case OPT_CLUSTER: return ka_query_add_clusters(q, v, d);
+    case OPT_GREP: return ka_query_add_grep(q, v, d);
+    case OPT_STAGE: return ka_query_set_stage(q, v, d);
+    case OPT_SINCE: return ka_query_set_since(q, v, now, d);
+    case OPT_UNTIL: return ka_query_set_until(q, v, now, d);
+    case OPT_LIMIT: return ka_query_set_limit(q, v, d);
+    default: return 1; /* not a filter */
+    }
+}
+
+static int output_opt(struct qopts *qo, int c, const char *v, struct ka_diag *d)
+{
+    int64_t sec;
+    unsigned long long n;
+    switch (c) {
+    case 'o':
+        if (ka_qout_parse_fmt(v, &qo->o.fmt) == 0)
+            return 0;
+        ka_diag_add(d, KA_SEV_ERROR, "-o: \"%s\": expected table, wide, json, jsonl or csv", v);
+        return KA_EINVAL;
+    case OPT_COUNT: qo->o.count = true; return 0;
+    case OPT_TOP:
+        if (ka_qfield_parse_list(v, qo->o.top, KA_QOUT_MAX_TOP_FIELDS, &qo->o.n_top) == 0)
+            return 0;
+        ka_diag_add(d, KA_SEV_ERROR, "--top: \"%s\": expected up to %u of user, verb, resource, "
+                    "namespace, name, code, source-ip, user-agent, stage, audit-id, decision, "
+                    "cluster, as, api-group", v, KA_QOUT_MAX_TOP_FIELDS);
+        return KA_EINVAL;
+    case OPT_TOPN:
+        if (ka_cli_parse_size(v, &n) == 0 && n > 0 && n < 1000000000ull) {
+            qo->o.top_n = (size_t)n;
+            return 0;
+        }
+        ka_diag_add(d, KA_SEV_ERROR, "--top-n: \"%s\": expected a positive number", v);
+        return KA_EINVAL;
+    case OPT_HIST:
+        if (ka_query_parse_duration(v, &sec) == 0 && sec > 0) {
+            qo->o.hist_sec = sec;
+            return 0;
+        }
+        ka_diag_add(d, KA_SEV_ERROR, "--histogram: \"%s\": expected a duration of at least 1s "
+                    "(10m, 1h, 1d)", v);
+        return KA_EINVAL;
+    default: return 1;
+    }
+}
+
+static int source_opt(struct qopts *qo, int c, char *v, struct ka_diag *d)
+{
+    switch (c) {
+    case OPT_FILE:
+        if (qo->nfiles == MAX_FILES) {
+            ka_diag_add(d, KA_SEV_ERROR, "--file: more than %d paths", MAX_FILES);
+            return KA_ETOOBIG;
+        }
+        qo->files[qo->nfiles++] = v;
+        return 0;
+    case 'f': qo->follow = v; return 0;
+    case OPT_STORE: qo->store = v; return 0;
+    case OPT_CONFIG: qo->config = v; return 0;
+    case OPT_NOBACKUPS: qo->no_backups = 1; return 0;
+    case OPT_COLOR:
+        if (strcmp(v, "auto") != 0 && strcmp(v, "always") != 0 && strcmp(v, "never") != 0) {
+            ka_diag_add(d, KA_SEV_ERROR, "--color: \"%s\": expected auto, always or never", v);
+            return KA_EINVAL;
+        }
+        qo->color = v;
+        return 0;
+    default: return 1;
+    }
+}
+
+static void print_diag(const struct ka_diag *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        fprintf(stderr, "kaudit query: %s\n", d->v[i].msg);
+}
+
+/* Returns 0, or an exit code (-1: --help printed). */
+static int parse_args(int argc, char **argv, struct qopts *qo)
+{
+    struct ka_diag d = {0};
+    int64_t now = (int64_t)time(NULL);
+    int c, rc = 0;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "u:r:n:o:f:h", long_opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage_query, stdout);
+            return -1;
+        }
+        if (c == '?') {
+            fputs(usage_query, stderr);
+            return KA_EXIT_USAGE;
+        }
+        rc = filter_opt(qo, c, optarg, now, &d);
+        if (rc == 1)
+            rc = output_opt(qo, c, optarg, &d);
+        if (rc == 1)
+            rc = source_opt(qo, c, optarg, &d);
+    }
+    for (; rc == 0 && optind < argc; optind++) {
+        if (qo->nfiles == 0 || qo->nfiles == MAX_FILES) {
+            ka_diag_add(&d, KA_SEV_ERROR, "unexpected argument \"%s\" (paths go after --file)",
+                        argv[optind]);
+            rc = KA_EINVAL;
+        } else {
+            qo->files[qo->nfiles++] = argv[optind];
+        }
+    }
+    if (rc == 0 && qo->follow && qo->nfiles) {
+        ka_diag_add(&d, KA_SEV_ERROR, "--follow and --file cannot be combined");
+        rc = KA_EINVAL;
+    }
+    print_diag(&d);
+    ka_diag_free(&d);
+    return rc ? KA_EXIT_USAGE : 0;
+}
+
+/* ---- output ---- */
+
+struct sink {
+    struct ka_qout *out;
+    int exit_code;
+};
+
+static int sink_flush(struct sink *s, size_t min)
+{
+    if (ka_cli_flush(ka_qout_buf(s->out), stdout, min)) {
+        if (errno != EPIPE)
+            fprintf(stderr, "kaudit query: writing the output: %s\n", strerror(errno));
+        return KA_EXIT_INTERNAL;
+    }
+    return 0;
+}
+
+static int sink_event(struct sink *s, const struct ka_event *ev)
+{
+    int rc = ka_qout_row(s->out, ev);
+    if (rc) {
+        fprintf(stderr, "kaudit query: output: %s\n", ka_strerror(rc));
+        return KA_EXIT_INTERNAL;
+    }
+    return sink_flush(s, FLUSH_AT);
+}
+
+static int sink_raw(void *ud, const char *raw, size_t n)
+{
+    struct ka_event ev;
+    struct ka_scan_err e;
+    if (ka_event_scan(raw, n, NULL, &ev, &e)) {
+        fprintf(stderr, "kaudit query: internal: a selected row does not scan: %s\n", e.msg);
+        return KA_EXIT_INTERNAL;
+    }
+    return sink_event(ud, &ev);
+}
+
+/* ---- raw file scan ---- */
+
+struct scan {
+    const struct ka_query *q;
+    struct ka_rows *rows;
+    struct ka_qstrs raw_lits, val_lits;
+    size_t *raw_lens, *val_lens;
+    struct ka_buf id;
+    unsigned long long bad, truncated, events, skipped;
+    /* progress */
+    bool tty;
+    bool shown;
+    struct timespec t0;
+    unsigned long long total, done;
+};
+
+/* Whether a line may match (false only when it certainly cannot). */
+static bool may_match(const struct scan *s, const char *p, size_t n)
+{
+    for (size_t i = 0; i < s->raw_lits.n; i++)
+        if (!ka_query_find(p, n, s->raw_lits.v[i], s->raw_lens[i]))
+            return false;
+    for (size_t i = 0; i < s->val_lits.n; i++)
+        if (!ka_query_find(p, n, s->val_lits.v[i], s->val_lens[i]))
+            return !ka_query_line_plain(p, n);
+    return true;
+}
+
+static int report_bad(struct scan *s, const struct ka_record *rec, const char *file,
+                      const struct ka_scan_err *e)
+{
+    if (rec->no_newline) {
+        fprintf(stderr, "kaudit: %s:%lu: truncated last line (no newline at end of file); "
+                        "skipped\n", file, rec->line);
+        s->truncated++;
+        return 0;
+    }
+    unsigned long l, col;
+    ka_linecol(rec->p, e->off, &l, &col);
+    fprintf(stderr, "kaudit: %s:%lu:%lu: %s\n", file, rec->line, col, e->msg);
+    s->bad++;
+    return 0;
+}
+
+static int rows_err(int rc)
+{
+    if (rc == KA_ETOOBIG)
+        fprintf(stderr, "kaudit query: too many requests to select in memory (more than %llu "
+                        "events or %llu matching events); use --stage any, fewer files, or "
+                        "the store\n", (unsigned long long)KA_ROWS_MAX_EVENTS,
+                (unsigned long long)KA_ROWS_MAX_CANDIDATES);
+    else
+        fprintf(stderr, "kaudit query: %s\n", ka_strerror(rc));
+    return KA_EXIT_INTERNAL;
+}
+
+static int scan_record(struct scan *s, const struct ka_record *rec, const char *file)
+{
+    bool need_all = ka_rows_needs_all(s->rows);
+    s->events++;
+    if (!may_match(s, rec->p, rec->n)) {
+        s->skipped++;
+        if (!need_all)
+            return 0;
+        const char *id;
+        size_t idn;
+        enum ka_stage st;
+        if (!rec->no_newline && ka_query_peek_id(rec->p, rec->n, &id, &idn, &st)) {
+            int rc = ka_rows_add(s->rows, id, idn, st, NULL, false, NULL, 0);
+            return rc ? rows_err(rc) : 0;
+        }
+    }
+    struct ka_event ev;
+    struct ka_scan_err e;
+    if (ka_event_scan(rec->p, rec->n, NULL, &ev, &e))
+        return report_bad(s, rec, file, &e);
+    bool m = ka_query_match(s->q, &ev, rec->p, rec->n) && ka_query_stage_ok(s->q, &ev);
+    if (!m && !need_all)
+        return 0;
+    ka_buf_reset(&s->id);
+    if (ev.auditID.set && ka_str_decode_buf(ev.auditID, &s->id))
+        return rows_err(KA_ENOMEM);
+    int rc = ka_rows_add(s->rows, s->id.p, s->id.n, ev.stage_v, &ev, m, rec->p, rec->n);
+    return rc ? rows_err(rc) : 0;
+}
+
+static double elapsed(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void progress(struct scan *s, unsigned long long cur)
+{
+    double t = elapsed(&s->t0);
+    if (!s->tty || t < 1.0 || s->total == 0)
+        return;
+    unsigned long long done = s->done + cur;
+    double f = (double)done / (double)s->total;
+    if (f > 0.999)
+        f = 0.999;
+    char bar[31];
+    int k = (int)(f * 30);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < k ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "\r[%s] %3d%%  %.0f MB/s  ", bar, (int)(f * 100),
+            (double)done / 1e6 / t);
+    s->shown = true;
+}
+
+static int scan_file(struct scan *s, const char *path)
+{
+    struct ka_input_opts io = {0};
+    struct ka_input *in;
+    struct ka_record rec;
+    int rc = ka_input_open(path, &io, &in);
+    if (rc) {
+        fprintf(stderr, "kaudit query: %s: %s\n", path, strerror(errno));
+        return KA_EXIT_USAGE;
+    }
+    unsigned long n = 0;
+    int ex = 0;
+    while (ex == 0 && (rc = ka_input_next(in, &rec)) == 1) {
+        if (rec.err) {
+            fprintf(stderr, "kaudit: %s:%lu: %s\n", path, rec.line, rec.msg);
+            s->bad++;
+            continue;
+        }
+        ex = scan_record(s, &rec, path);
+        if ((++n & 0xFFFF) == 0)
+            progress(s, ka_input_bytes(in));
+    }
+    if (ex == 0 && rc < 0) {
+        fprintf(stderr, "kaudit query: %s: %s\n", path, ka_strerror(rc));
+        ex = KA_EXIT_USAGE;
+    }
+    ka_input_close(in);
+    return ex;
+}
+
+static unsigned long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (unsigned long long)st.st_size : 0;
+}
+
+static int expand_files(const struct qopts *qo, struct ka_logset *set)
+{
+    struct ka_logset_opts lo = {.no_backups = qo->no_backups};
+    for (int i = 0; i < qo->nfiles; i++) {
+        int rc = ka_logset_expand(qo->files[i], &lo, set);
+        if (rc) {
+            fprintf(stderr, "kaudit query: %s: %s\n", qo->files[i],
+                    rc == KA_EIO ? strerror(errno) : ka_strerror(rc));
+            return KA_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+static int scan_init(struct scan *s, const struct ka_query *q)
+{
+    memset(s, 0, sizeof *s);
+    s->q = q;
+    ka_buf_init(&s->id, 4096);
+    int rc = ka_query_literals(q, &s->raw_lits, &s->val_lits);
+    if (rc == 0 && !(s->raw_lens = calloc(s->raw_lits.n + 1, sizeof(size_t))))
+        rc = KA_ENOMEM;
+    if (rc == 0 && !(s->val_lens = calloc(s->val_lits.n + 1, sizeof(size_t))))
+        rc = KA_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < s->raw_lits.n; i++)
+        s->raw_lens[i] = strlen(s->raw_lits.v[i]);
+    for (size_t i = 0; rc == 0 && i < s->val_lits.n; i++)
+        s->val_lens[i] = strlen(s->val_lits.v[i]);
+    /* Longest first: the most selective literal rejects most lines in one search. */
+    for (size_t i = 1; rc == 0 && i < s->val_lits.n; i++) {
+        for (size_t j = i; j > 0 && s->val_lens[j] > s->val_lens[j - 1]; j--) {
+            size_t tl = s->val_lens[j];
+            char *tv = s->val_lits.v[j];
+            s->val_lens[j] = s->val_lens[j - 1];
+            s->val_lits.v[j] = s->val_lits.v[j - 1];
+            s->val_lens[j - 1] = tl;
+            s->val_lits.v[j - 1] = tv;
+        }
+    }
+    if (rc == 0)
+        rc = ka_rows_new(q, &s->rows);
+    s->tty = isatty(STDERR_FILENO);
+    clock_gettime(CLOCK_MONOTONIC, &s->t0);
+    return rc;
+}
+
+static void scan_free(struct scan *s)
+{
+    ka_qstrs_free(&s->raw_lits);
+    ka_qstrs_free(&s->val_lits);
+    free(s->raw_lens);
+    free(s->val_lens);
+    ka_buf_free(&s->id);
+    ka_rows_free(s->rows);
+}
+
+static int run_files(const struct qopts *qo, struct sink *sk)
+{
+    struct ka_logset set = {0};
+    struct scan s;
+    int ex = expand_files(qo, &set);
+    if (ex == 0 && scan_init(&s, &qo->q)) {
+        fprintf(stderr, "kaudit query: out of memory\n");
+        ka_logset_free(&set);
+        return KA_EXIT_INTERNAL;
+    }
+    if (ex) {
+        ka_logset_free(&set);
+        return ex;
+    }
+    for (size_t i = 0; i < set.n; i++)
+        s.total += file_size(set.files[i].path);
+    for (size_t i = 0; ex == 0 && i < set.n; i++) {
+        ex = scan_file(&s, set.files[i].path);
+        s.done += file_size(set.files[i].path);
+    }
+    if (s.shown)
+        fputs("\r\033[K", stderr);
+    if (ex == 0) {
+        int rc = ka_rows_finish(s.rows, sink_raw, sk);
+        ex = rc < 0 ? rows_err(rc) : rc;
+    }
+    if (ex == 0 && (s.bad || s.truncated))
+        fprintf(stderr, "kaudit query: %llu bad and %llu truncated lines skipped\n", s.bad,
+                s.truncated);
+    if (ex == 0 && s.bad)
+        ex = KA_EXIT_BADLINES;
+    scan_free(&s);
+    ka_logset_free(&set);
+    return ex;
+}
+
+/* ---- follow ---- */
+
+static volatile sig_atomic_t stop_follow;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_follow = 1;
+}
+
+static int run_follow(const struct qopts *qo, struct sink *sk)
+{
+    struct ka_tail_opts to = {.path = qo->follow};
+    struct ka_tail *t;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int rc = ka_tail_open(&to, &t);
+    if (rc) {
+        fprintf(stderr, "kaudit query: --follow %s: %s\n", qo->follow, ka_strerror(rc));
+        return KA_EXIT_USAGE;
+    }
+    uint64_t shown = 0;
+    int ex = 0;
+    while (ex == 0 && !stop_follow && (!qo->q.limit || shown < qo->q.limit)) {
+        struct ka_tail_rec r;
+        rc = ka_tail_next(t, &r, 500);
+        if (rc < 0) {
+            fprintf(stderr, "kaudit query: --follow: %s\n", ka_strerror(rc));
+            ex = KA_EXIT_INTERNAL;
+        }
+        if (rc <= 0) {
+            continue;
+        }
+        struct ka_event ev;
+        struct ka_scan_err e;
+        if (ka_event_scan(r.line, r.len, NULL, &ev, &e))
+            continue;
+        bool final = ev.stage_v == KA_STAGE_RESPONSE_COMPLETE || ev.stage_v == KA_STAGE_PANIC;
+        if (qo->q.stage_mode == KA_QSTAGE_REQUESTS && !final)
+            continue;
+        if (!ka_query_match(&qo->q, &ev, r.line, r.len) || !ka_query_stage_ok(&qo->q, &ev))
+            continue;
+        shown++;
+        ex = sink_event(sk, &ev);
+        if (ex == 0)
+            ex = sink_flush(sk, 0);
+    }
+    ka_tail_close(t);
+    return ex;
+}
+
+/* ---- store ---- */
+
+static const char *store_dir(const struct qopts *qo, struct ka_cfg **cfg)
+{
+    if (qo->store)
+        return qo->store;
+    if (qo->config) {
+        struct ka_diag d = {0};
+        int rc = ka_cfg_new(ka_cfg_serve_keys, &d, cfg);
+        if (rc == 0)
+            rc = ka_cfg_load_file(*cfg, qo->config, &d);
+        print_diag(&d);
+        ka_diag_free(&d);
+        const char *dir = rc == 0 ? ka_cfg_str(*cfg, "server.data_dir") : NULL;
+        if (rc)
+            return NULL;
+        if (dir && *dir)
+            return dir;
+    }
+    return "./kaudit-data";
+}
+
+#ifdef KA_HAVE_STORE
+static int store_row(void *ud, const struct ka_event *ev, const char *line, size_t len)
+{
+    (void)line;
+    (void)len;
+    return sink_event(ud, ev);
+}
+
+static int run_store(const struct qopts *qo, struct sink *sk)
+{
+    struct ka_cfg *cfg = NULL;
+    const char *dir = store_dir(qo, &cfg);
+    struct ka_store *st = NULL;
+    int ex = 0;
+    if (!dir) {
+        ex = KA_EXIT_USAGE;
+    } else if (ka_store_open(dir, true, &st)) {
+        fprintf(stderr, "kaudit query: cannot open the store in %s (index logs with `kaudit "
+                        "index`, or read them with --file)\n", dir);
+        ex = KA_EXIT_USAGE;
+    } else {
+        int rc = ka_store_query(st, &qo->q, store_row, sk);
+        if (rc < 0) {
+            fprintf(stderr, "kaudit query: store: %s\n", ka_strerror(rc));
+            ex = KA_EXIT_INTERNAL;
+        } else {
+            ex = rc;
+        }
+        ka_store_close(st);
+    }
+    ka_cfg_free(cfg);
+    return ex;
+}
+#else
+static int run_store(const struct qopts *qo, struct sink *sk)
+{
+    struct ka_cfg *cfg = NULL;
+    const char *dir = store_dir(qo, &cfg);
+    (void)sk;
+    fprintf(stderr, "kaudit query: the store (%s) is not available in this build; read raw "
+                    "logs with --file PATH\n", dir ? dir : "?");
+    ka_cfg_free(cfg);
+    return KA_EXIT_USAGE;
+}
+#endif
 
 int ka_cmd_query(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fputs("kaudit query: not available in this build\n", stderr);
-    return KA_EXIT_INTERNAL;
+    struct qopts qo;
+    memset(&qo, 0, sizeof qo);
+    ka_query_init(&qo.q);
+    int ex = parse_args(argc, argv, &qo);
+    struct sink sk = {0};
+    if (ex == 0) {
+        bool tty = isatty(STDOUT_FILENO);
+        qo.o.color = qo.color ? strcmp(qo.color, "always") == 0 ||
+                                    (strcmp(qo.color, "auto") == 0 && tty)
+                              : tty && !getenv("NO_COLOR");
+        qo.o.bars_unicode = tty;
+        qo.o.stream = qo.follow != NULL;
+        if (ka_qout_new(&qo.o, &sk.out)) {
+            fprintf(stderr, "kaudit query: out of memory\n");
+            ex = KA_EXIT_INTERNAL;
+        }
+    }
+    if (ex == 0)
+        ex = qo.follow ? run_follow(&qo, &sk) : qo.nfiles ? run_files(&qo, &sk)
+                                                         : run_store(&qo, &sk);
+    if (sk.out && (ex == 0 || ex == KA_EXIT_BADLINES)) {
+        int rc = ka_qout_finish(sk.out);
+        int fx = rc ? KA_EXIT_INTERNAL : sink_flush(&sk, 0);
+        if (fx)
+            ex = fx;
+        if (fflush(stdout) && ex == 0)
+            ex = KA_EXIT_INTERNAL;
+    }
+    ka_qout_free(sk.out);
+    ka_query_free(&qo.q);
+    return ex < 0 ? KA_EXIT_OK : ex;
 }

@@ -1,0 +1,304 @@
+/*
+ * cli_query_opts.c - shared filters and row sources of `kaudit query` and the views: parsing
+ * the filter flags with query.h, and reading the rows of a query from raw logs (log sets,
+ * .gz, directories; bounded memory through ka_rows) or from the store.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_query_opts.h"
+#include "cmds.h"
+#include "kaudit/config.h"
+#include "kaudit/input.h"
+#include "kaudit/logset.h"
+#include "kaudit/store.h"
+
+const struct option ka_cqo_long[] = {
+    {"user", required_argument, 0, KA_CQO_USER},
+    {"as", required_argument, 0, KA_CQO_AS},
+    {"group", required_argument, 0, KA_CQO_GROUP},
+    {"verb", required_argument, 0, KA_CQO_VERB},
+    {"resource", required_argument, 0, KA_CQO_RESOURCE},
+    {"namespace", required_argument, 0, KA_CQO_NAMESPACE},
+    {"name", required_argument, 0, KA_CQO_NAME},
+    {"code", required_argument, 0, KA_CQO_CODE},
+    {"decision", required_argument, 0, KA_CQO_DECISION},
+    {"source-ip", required_argument, 0, KA_CQO_SRCIP},
+    {"user-agent", required_argument, 0, KA_CQO_UA},
+    {"cluster", required_argument, 0, KA_CQO_CLUSTER},
+    {"grep", required_argument, 0, KA_CQO_GREP},
+    {"since", required_argument, 0, KA_CQO_SINCE},
+    {"until", required_argument, 0, KA_CQO_UNTIL},
+    {"file", required_argument, 0, KA_CQO_FILE},
+    {"store", required_argument, 0, KA_CQO_STORE},
+    {"config", required_argument, 0, KA_CQO_CONFIG},
+    {"no-backups", no_argument, 0, KA_CQO_NOBACKUPS},
+    {0, 0, 0, 0}};
+
+const char ka_cqo_usage[] =
+    "Filters (as in kaudit query; comma-separated lists, repeatable):\n"
+    "  --user GLOB  --as GLOB  --group GLOB  --verb VERB  --resource PAT  --namespace GLOB\n"
+    "  --name GLOB  --code C (403, 4xx, !2xx)  --decision allow|forbid  --source-ip CIDR\n"
+    "  --user-agent GLOB  --cluster GLOB  --grep TEXT\n"
+    "  --since T, --until T     on requestReceivedTimestamp: 2h, 30m, 7d or RFC 3339\n"
+    "Sources:\n"
+    "  --file PATH...           raw logs: files with their rotated backups, .gz, directories\n"
+    "  --no-backups             read only the files named\n"
+    "  --store DIR              the store (default: server.data_dir of --config, else\n"
+    "                           ./kaudit-data)\n"
+    "  --config FILE            kaudit configuration file\n";
+
+void ka_cqo_init(struct ka_cqo *o)
+{
+    memset(o, 0, sizeof *o);
+    ka_query_init(&o->q);
+}
+
+void ka_cqo_free(struct ka_cqo *o)
+{
+    ka_query_free(&o->q);
+}
+
+void ka_cqo_options(const struct option *cmd, struct option *out)
+{
+    size_t n = 0;
+    for (; cmd[n].name; n++)
+        out[n] = cmd[n];
+    for (size_t i = 0; i <= KA_CQO_N_LONG; i++)
+        out[n + i] = ka_cqo_long[i];
+}
+
+static int source_opt(struct ka_cqo *o, int c, char *v, struct ka_diag *d)
+{
+    switch (c) {
+    case KA_CQO_FILE:
+        if (o->nfiles == KA_CQO_MAX_FILES) {
+            ka_diag_add(d, KA_SEV_ERROR, "--file: more than %d paths", KA_CQO_MAX_FILES);
+            return KA_ETOOBIG;
+        }
+        o->files[o->nfiles++] = v;
+        return 0;
+    case KA_CQO_STORE: o->store = v; return 0;
+    case KA_CQO_CONFIG: o->config = v; return 0;
+    case KA_CQO_NOBACKUPS: o->no_backups = true; return 0;
+    default: return 1;
+    }
+}
+
+int ka_cqo_opt(struct ka_cqo *o, int c, char *v, int64_t now, struct ka_diag *d)
+{
+    struct ka_query *q = &o->q;
+    switch (c) {
+    case KA_CQO_USER: return ka_query_add_users(q, v, d);
+    case KA_CQO_AS: return ka_query_add_as(q, v, d);
+    case KA_CQO_GROUP: return ka_query_add_groups(q, v, d);
+    case KA_CQO_VERB: return ka_query_add_verbs(q, v, d);
+    case KA_CQO_RESOURCE: return ka_query_add_resources(q, v, d);
+    case KA_CQO_NAMESPACE: return ka_query_add_namespaces(q, v, d);
+    case KA_CQO_NAME: return ka_query_add_names(q, v, d);
+    case KA_CQO_CODE: return ka_query_add_codes(q, v, d);
+    case KA_CQO_DECISION: return ka_query_set_decision(q, v, d);
+    case KA_CQO_SRCIP: return ka_query_add_source_ips(q, v, d);
+    case KA_CQO_UA: return ka_query_add_user_agents(q, v, d);
+    case KA_CQO_CLUSTER: return ka_query_add_clusters(q, v, d);
+    case KA_CQO_GREP: return ka_query_add_grep(q, v, d);
+    case KA_CQO_SINCE: return ka_query_set_since(q, v, now, d);
+    case KA_CQO_UNTIL: return ka_query_set_until(q, v, now, d);
+    default: return source_opt(o, c, v, d);
+    }
+}
+
+/* ---- raw files ---- */
+
+struct fscan {
+    const struct ka_query *q;
+    struct ka_rows *rows;
+    struct ka_qstrs raw_lits;
+    struct ka_buf id;
+    const char *prog;
+    unsigned long long bad;
+};
+
+static bool may_match(const struct fscan *s, const char *p, size_t n)
+{
+    for (size_t i = 0; i < s->raw_lits.n; i++)
+        if (!memmem(p, n, s->raw_lits.v[i], strlen(s->raw_lits.v[i])))
+            return false;
+    return true;
+}
+
+static int rows_err(const char *prog, int rc)
+{
+    fprintf(stderr, "%s: %s%s\n", prog, ka_strerror(rc),
+            rc == KA_ETOOBIG ? " (too many requests to select in memory: narrow the files or "
+                               "use the store)" : "");
+    return KA_EXIT_INTERNAL;
+}
+
+static int scan_record(struct fscan *s, const struct ka_record *rec, const char *file)
+{
+    bool need_all = ka_rows_needs_all(s->rows);
+    const char *id;
+    size_t idn;
+    enum ka_stage st;
+    if (!may_match(s, rec->p, rec->n)) {
+        if (!need_all)
+            return 0;
+        if (!rec->no_newline && ka_query_peek_id(rec->p, rec->n, &id, &idn, &st)) {
+            int rc = ka_rows_add(s->rows, id, idn, st, NULL, false, NULL, 0);
+            return rc ? rows_err(s->prog, rc) : 0;
+        }
+    }
+    struct ka_event ev;
+    struct ka_scan_err e;
+    if (ka_event_scan(rec->p, rec->n, NULL, &ev, &e)) {
+        unsigned long l, col;
+        ka_linecol(rec->p, e.off, &l, &col);
+        fprintf(stderr, "kaudit: %s:%lu:%lu: %s\n", file, rec->line, col, e.msg);
+        s->bad++;
+        return 0;
+    }
+    bool m = ka_query_match(s->q, &ev, rec->p, rec->n) && ka_query_stage_ok(s->q, &ev);
+    if (!m && !need_all)
+        return 0;
+    ka_buf_reset(&s->id);
+    if (ev.auditID.set && ka_str_decode_buf(ev.auditID, &s->id))
+        return rows_err(s->prog, KA_ENOMEM);
+    int rc = ka_rows_add(s->rows, s->id.p, s->id.n, ev.stage_v, &ev, m, rec->p, rec->n);
+    return rc ? rows_err(s->prog, rc) : 0;
+}
+
+static int scan_file(struct fscan *s, const char *path)
+{
+    struct ka_input_opts io = {0};
+    struct ka_input *in;
+    struct ka_record rec;
+    int rc = ka_input_open(path, &io, &in);
+    if (rc) {
+        fprintf(stderr, "%s: %s: %s\n", s->prog, path, strerror(errno));
+        return KA_EXIT_USAGE;
+    }
+    int ex = 0;
+    while (ex == 0 && (rc = ka_input_next(in, &rec)) == 1) {
+        if (rec.err) {
+            fprintf(stderr, "kaudit: %s:%lu: %s\n", path, rec.line, rec.msg);
+            s->bad++;
+            continue;
+        }
+        ex = scan_record(s, &rec, path);
+    }
+    if (ex == 0 && rc < 0) {
+        fprintf(stderr, "%s: %s: %s\n", s->prog, path, ka_strerror(rc));
+        ex = KA_EXIT_USAGE;
+    }
+    ka_input_close(in);
+    return ex;
+}
+
+struct rowcb {
+    ka_cqo_row_fn fn;
+    void *ud;
+};
+
+static int raw_row(void *ud, const char *raw, size_t n)
+{
+    struct rowcb *cb = ud;
+    struct ka_event ev;
+    struct ka_scan_err e;
+    if (ka_event_scan(raw, n, NULL, &ev, &e))
+        return KA_EXIT_INTERNAL;
+    return cb->fn(cb->ud, &ev);
+}
+
+static int run_files(const struct ka_cqo *o, const char *prog, struct rowcb *cb)
+{
+    struct ka_logset set = {0};
+    struct ka_logset_opts lo = {.no_backups = o->no_backups};
+    struct ka_qstrs vals = {0};
+    struct fscan s = {.q = &o->q, .prog = prog};
+    int ex = 0;
+    for (int i = 0; ex == 0 && i < o->nfiles; i++) {
+        int rc = ka_logset_expand(o->files[i], &lo, &set);
+        if (rc) {
+            fprintf(stderr, "%s: %s: %s\n", prog, o->files[i],
+                    rc == KA_EIO ? strerror(errno) : ka_strerror(rc));
+            ex = KA_EXIT_USAGE;
+        }
+    }
+    ka_buf_init(&s.id, 4096);
+    if (ex == 0 && (ka_query_literals(&o->q, &s.raw_lits, &vals) || ka_rows_new(&o->q, &s.rows)))
+        ex = rows_err(prog, KA_ENOMEM);
+    for (size_t i = 0; ex == 0 && i < set.n; i++)
+        ex = scan_file(&s, set.files[i].path);
+    if (ex == 0) {
+        int rc = ka_rows_finish(s.rows, raw_row, cb);
+        ex = rc < 0 ? rows_err(prog, rc) : rc;
+    }
+    if (ex == 0 && s.bad) {
+        fprintf(stderr, "%s: %llu bad lines skipped\n", prog, s.bad);
+        ex = KA_EXIT_BADLINES;
+    }
+    ka_qstrs_free(&s.raw_lits);
+    ka_qstrs_free(&vals);
+    ka_buf_free(&s.id);
+    ka_rows_free(s.rows);
+    ka_logset_free(&set);
+    return ex;
+}
+
+/* ---- store ---- */
+
+static int store_row(void *ud, const struct ka_event *ev, const char *line, size_t len)
+{
+    struct rowcb *cb = ud;
+    (void)line;
+    (void)len;
+    return cb->fn(cb->ud, ev);
+}
+
+static int run_store(const struct ka_cqo *o, const char *prog, struct rowcb *cb)
+{
+    struct ka_cfg *cfg = NULL;
+    const char *dir = o->store ? o->store : "./kaudit-data";
+    struct ka_diag d = {0};
+    int ex = 0;
+    if (!o->store && o->config) {
+        int rc = ka_cfg_new(ka_cfg_serve_keys, &d, &cfg);
+        if (rc == 0)
+            rc = ka_cfg_load_file(cfg, o->config, &d);
+        for (size_t i = 0; i < d.n; i++)
+            fprintf(stderr, "%s: %s\n", prog, d.v[i].msg);
+        const char *cd = rc == 0 ? ka_cfg_str(cfg, "server.data_dir") : NULL;
+        if (rc)
+            ex = KA_EXIT_USAGE;
+        else if (cd && *cd)
+            dir = cd;
+    }
+    ka_diag_free(&d);
+    struct ka_store *st = NULL;
+    if (ex == 0 && ka_store_open(dir, true, &st)) {
+        fprintf(stderr, "%s: cannot open the store in %s (index logs with `kaudit index`, or "
+                        "read them with --file)\n", prog, dir);
+        ex = KA_EXIT_USAGE;
+    }
+    if (ex == 0) {
+        int rc = ka_store_query(st, &o->q, store_row, cb);
+        if (rc < 0) {
+            fprintf(stderr, "%s: store: %s\n", prog, ka_strerror(rc));
+            ex = KA_EXIT_INTERNAL;
+        } else {
+            ex = rc;
+        }
+    }
+    ka_store_close(st);
+    ka_cfg_free(cfg);
+    return ex;
+}
+
+int ka_cqo_run(const struct ka_cqo *o, const char *prog, ka_cqo_row_fn fn, void *ud)
+{
+    struct rowcb cb = {fn, ud};
+    return o->nfiles ? run_files(o, prog, &cb) : run_store(o, prog, &cb);
+}

@@ -1,0 +1,309 @@
+/*
+ * db.c - opening and closing the store, pragmas, errors, statistics, and decompression of
+ * stored events (zstd, with dictionaries loaded from the zdict table on first use).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db_int.h"
+
+#define DB_PATH_MAX 4096
+
+void ka_store_opts_default(struct ka_store_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->zstd_level = 3;
+    o->busy_ms = 10000;
+}
+
+int db_err(struct ka_store *s, int rc, const char *what)
+{
+    const char *m = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+    snprintf(s->errmsg, sizeof s->errmsg, "%s: %s", what, m);
+    if (rc == SQLITE_NOMEM)
+        return KA_ENOMEM;
+    if (rc == SQLITE_FULL || rc == SQLITE_TOOBIG)
+        return KA_ETOOBIG;
+    return KA_EIO;
+}
+
+const char *ka_store_errmsg(const struct ka_store *s)
+{
+    return s && s->errmsg[0] ? s->errmsg : "no error";
+}
+
+int db_exec(struct ka_store *s, const char *sql)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? KA_OK : db_err(s, rc, "exec");
+}
+
+int db_prepare(struct ka_store *s, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? KA_OK : db_err(s, rc, "prepare");
+}
+
+int db_meta_get(struct ka_store *s, const char *key, int64_t *v)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = db_prepare(s, "SELECT v FROM meta WHERE k = ?", &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    *v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return KA_OK;
+}
+
+/* FNV-1a, 64 bits, with a seed. */
+uint64_t db_hash(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull ^ seed;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* mkdir -p for the store directory, 0700. */
+static int make_dirs(const char *path)
+{
+    char tmp[DB_PATH_MAX];
+    size_t n = strlen(path);
+    if (n >= sizeof tmp)
+        return KA_ETOOBIG;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return KA_EIO;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return KA_EIO;
+    return KA_OK;
+}
+
+int ka_store_open(const char *data_dir, bool readonly, struct ka_store **out)
+{
+    char dir[DB_PATH_MAX], path[DB_PATH_MAX];
+    struct ka_store_opts o;
+    ka_store_opts_default(&o);
+    o.readonly = readonly;
+    if (!data_dir || snprintf(dir, sizeof dir, "%s/store", data_dir) >= (int)sizeof dir - 16)
+        return KA_EINVAL;
+    if (!readonly) {
+        int rc = make_dirs(dir);
+        if (rc)
+            return rc;
+    }
+    if (snprintf(path, sizeof path, "%s/kaudit.db", dir) >= (int)sizeof path)
+        return KA_ETOOBIG;
+    return ka_store_open_path(path, &o, out);
+}
+
+static int set_pragmas(struct ka_store *s)
+{
+    char sql[512];
+    unsigned cache = s->o.cache_mb ? s->o.cache_mb : (s->o.bulk ? 256u : 64u);
+    snprintf(sql, sizeof sql,
+             "PRAGMA cache_size = -%u; PRAGMA temp_store = MEMORY;"
+             "PRAGMA mmap_size = 1099511627776; PRAGMA synchronous = %s;",
+             cache * 1024u, s->o.bulk ? "NORMAL" : "FULL");
+    int rc = db_exec(s, sql);
+    if (rc || s->o.readonly)
+        return rc;
+    /* auto_vacuum must be chosen before the first table; journal_mode persists. */
+    rc = db_exec(s, "PRAGMA page_size = 8192; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
+                    "PRAGMA wal_autocheckpoint = 4096;");
+    return rc;
+}
+
+static int open_db(struct ka_store *s, const char *path)
+{
+    int flags = s->o.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    struct stat sb;
+    if (s->o.readonly && stat(path, &sb) != 0)
+        return KA_ENOENT;
+    if (!s->o.readonly && stat(path, &sb) != 0) {
+        /* Create it ourselves so that it is 0600 (SQLite would use the umask). */
+        int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return KA_EIO;
+        close(fd);
+    }
+    int rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return db_err(s, rc, path);
+    sqlite3_busy_timeout(s->db, s->o.busy_ms > 0 ? s->o.busy_ms : 10000);
+    return KA_OK;
+}
+
+int ka_store_open_path(const char *path, const struct ka_store_opts *o, struct ka_store **out)
+{
+    struct ka_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return KA_ENOMEM;
+    if (o)
+        s->o = *o;
+    else
+        ka_store_opts_default(&s->o);
+    if (s->o.zstd_level == 0)
+        s->o.zstd_level = 3;
+    for (int i = 0; i < 2; i++) {
+        ka_buf_init(&s->bat[i].arena, KA_STORE_MAX_BATCH_BYTES + KA_STORE_MAX_EVENT * 2u);
+        ka_buf_init(&s->bat[i].zarena, KA_STORE_MAX_BATCH_BYTES + KA_STORE_MAX_EVENT * 2u);
+        ka_buf_init(&s->bat[i].scratch, KA_STORE_MAX_EVENT + 1);
+    }
+    s->fill = s->wb = &s->bat[0];
+    ka_buf_init(&s->zbuf, 0);
+    ka_buf_init(&s->dbuf, KA_STORE_MAX_EVENT + 1);
+    int rc = open_db(s, path);
+    if (rc == 0)
+        rc = set_pragmas(s);
+    if (rc == 0)
+        rc = db_migrate(s);
+    if (rc) {
+        ka_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return KA_OK;
+}
+
+void ka_store_close(struct ka_store *s)
+{
+    if (!s)
+        return;
+    db_async_stop(s);
+    db_writer_free(s);
+    for (size_t i = 0; i < s->n_ddicts; i++)
+        ZSTD_freeDDict(s->ddicts[i].dd);
+    free(s->ddicts);
+    ZSTD_freeDCtx(s->dctx);
+    ka_buf_free(&s->dbuf);
+    ka_buf_free(&s->zbuf);
+    if (s->db)
+        sqlite3_close_v2(s->db);
+    free(s);
+}
+
+int db_ddict(struct ka_store *s, int64_t id, ZSTD_DDict **out)
+{
+    for (size_t i = 0; i < s->n_ddicts; i++)
+        if (s->ddicts[i].id == id)
+            return *out = s->ddicts[i].dd, KA_OK;
+    sqlite3_stmt *st = NULL;
+    int rc = db_prepare(s, "SELECT data FROM zdict WHERE id = ?", &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = KA_EIO;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        ZSTD_DDict *dd = ZSTD_createDDict(sqlite3_column_blob(st, 0),
+                                          (size_t)sqlite3_column_bytes(st, 0));
+        struct db_ddict *nv = realloc(s->ddicts, (s->n_ddicts + 1) * sizeof *nv);
+        if (dd && nv) {
+            s->ddicts = nv;
+            s->ddicts[s->n_ddicts++] = (struct db_ddict){id, dd};
+            *out = dd;
+            rc = KA_OK;
+        } else {
+            ZSTD_freeDDict(dd);
+            if (nv)
+                s->ddicts = nv;
+            rc = KA_ENOMEM;
+        }
+    } else {
+        snprintf(s->errmsg, sizeof s->errmsg, "zstd dictionary %lld is missing", (long long)id);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_decompress(struct ka_store *s, int64_t dict, const void *p, size_t n, size_t size)
+{
+    if (size > KA_STORE_MAX_EVENT)
+        return KA_ETOOBIG;
+    if (!s->dctx && !(s->dctx = ZSTD_createDCtx()))
+        return KA_ENOMEM;
+    ka_buf_reset(&s->dbuf);
+    if (ka_buf_reserve(&s->dbuf, size + 1))
+        return KA_ENOMEM;
+    size_t r;
+    if (dict) {
+        ZSTD_DDict *dd = NULL;
+        int rc = db_ddict(s, dict, &dd);
+        if (rc)
+            return rc;
+        r = ZSTD_decompress_usingDDict(s->dctx, s->dbuf.p, size, p, n, dd);
+    } else {
+        r = ZSTD_decompressDCtx(s->dctx, s->dbuf.p, size, p, n);
+    }
+    if (ZSTD_isError(r) || r != size) {
+        snprintf(s->errmsg, sizeof s->errmsg, "stored event does not decompress: %s",
+                 ZSTD_isError(r) ? ZSTD_getErrorName(r) : "wrong size");
+        return KA_EIO;
+    }
+    s->dbuf.n = size;
+    s->dbuf.p[size] = 0;
+    return KA_OK;
+}
+
+int ka_store_checkpoint(struct ka_store *s)
+{
+    return s->o.readonly ? KA_OK : db_exec(s, "PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+static uint64_t file_size(const char *path)
+{
+    struct stat sb;
+    return path && stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+static int64_t pragma_int(struct ka_store *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = 0;
+    if (db_prepare(s, sql, &st) == 0 && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+int ka_store_stats(struct ka_store *s, struct ka_store_stats *st)
+{
+    int64_t ev = 0, req = 0, raw = 0;
+    int rc = db_meta_get(s, "events", &ev);
+    if (rc == 0)
+        rc = db_meta_get(s, "requests", &req);
+    if (rc == 0)
+        rc = db_meta_get(s, "raw_bytes", &raw);
+    if (rc == 0)
+        rc = db_schema_version(s, &st->schema_version);
+    if (rc)
+        return rc;
+    st->events = (uint64_t)ev;
+    st->requests = (uint64_t)req;
+    st->raw_bytes = (uint64_t)raw;
+    const char *path = sqlite3_db_filename(s->db, "main");
+    char wal[DB_PATH_MAX];
+    snprintf(wal, sizeof wal, "%s-wal", path ? path : "");
+    st->db_bytes = file_size(path) + (path ? file_size(wal) : 0);
+    int64_t psz = pragma_int(s, "PRAGMA page_size");
+    st->free_bytes = (uint64_t)(pragma_int(s, "PRAGMA freelist_count") * psz);
+    st->oldest_ns = pragma_int(s, "SELECT min(ts) FROM events");
+    st->newest_ns = pragma_int(s, "SELECT max(ts) FROM events");
+    st->dicts = (uint64_t)pragma_int(s, "SELECT count(*) FROM zdict");
+    return KA_OK;
+}

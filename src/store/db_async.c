@@ -1,0 +1,132 @@
+/*
+ * db_async.c - commits, synchronous and pipelined. The pipelined mode keeps two batches: the
+ * caller fills one (decoding, canonical encoding, compression) while a writer thread commits
+ * the other, so that on two cores reading and writing overlap. The SQLite connection is used
+ * by one thread at a time: the writer while a batch is in flight, the caller otherwise.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_int.h"
+
+static void *writer(void *arg)
+{
+    struct ka_store *s = arg;
+    pthread_mutex_lock(&s->async_mu);
+    for (;;) {
+        while (!s->async_b && !s->async_stop)
+            pthread_cond_wait(&s->async_cv, &s->async_mu);
+        if (!s->async_b)
+            break;
+        struct db_batch *b = s->async_b;
+        pthread_mutex_unlock(&s->async_mu);
+        struct ka_store_commit_stats cs = {0, 0};
+        int rc = db_commit_batch(s, b, &cs);
+        pthread_mutex_lock(&s->async_mu);
+        if (rc && !s->async_rc)
+            s->async_rc = rc;
+        if (rc) { /* dropped: the error is reported by the next sync */
+            b->n = 0;
+            ka_buf_reset(&b->arena);
+            ka_buf_reset(&b->zarena);
+        }
+        s->async_acc.inserted += cs.inserted;
+        s->async_acc.duplicates += cs.duplicates;
+        s->async_b = NULL;
+        s->async_busy = false;
+        pthread_cond_broadcast(&s->async_cv);
+    }
+    pthread_mutex_unlock(&s->async_mu);
+    return NULL;
+}
+
+static int start(struct ka_store *s)
+{
+    if (s->async_started)
+        return KA_OK;
+    pthread_mutex_init(&s->async_mu, NULL);
+    pthread_cond_init(&s->async_cv, NULL);
+    if (pthread_create(&s->async_th, NULL, writer, s) != 0) {
+        pthread_cond_destroy(&s->async_cv);
+        pthread_mutex_destroy(&s->async_mu);
+        return KA_ENOMEM;
+    }
+    s->async_started = true;
+    return KA_OK;
+}
+
+/* Waits until no batch is in flight. */
+static void wait_idle(struct ka_store *s)
+{
+    if (!s->async_started)
+        return;
+    pthread_mutex_lock(&s->async_mu);
+    while (s->async_busy)
+        pthread_cond_wait(&s->async_cv, &s->async_mu);
+    pthread_mutex_unlock(&s->async_mu);
+}
+
+void db_async_stop(struct ka_store *s)
+{
+    if (!s->async_started)
+        return;
+    wait_idle(s);
+    pthread_mutex_lock(&s->async_mu);
+    s->async_stop = true;
+    pthread_cond_broadcast(&s->async_cv);
+    pthread_mutex_unlock(&s->async_mu);
+    pthread_join(s->async_th, NULL);
+    pthread_cond_destroy(&s->async_cv);
+    pthread_mutex_destroy(&s->async_mu);
+    s->async_started = false;
+}
+
+int ka_store_commit(struct ka_store *s, struct ka_store_commit_stats *st)
+{
+    if (s->o.readonly)
+        return KA_EINVAL;
+    wait_idle(s);
+    return db_commit_batch(s, s->fill, st);
+}
+
+int ka_store_commit_async(struct ka_store *s)
+{
+    struct db_batch *b = s->fill;
+    bool packed = true;
+    if (s->o.readonly)
+        return KA_EINVAL;
+    for (size_t i = 0; i < b->n && packed; i++)
+        packed = b->rows[i].packed;
+    wait_idle(s);
+    if (!packed || b->n == 0) {
+        struct ka_store_commit_stats cs = {0, 0};
+        int rc = db_commit_batch(s, b, &cs);
+        s->async_acc.inserted += cs.inserted;
+        s->async_acc.duplicates += cs.duplicates;
+        return rc;
+    }
+    int rc = start(s);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&s->async_mu);
+    rc = s->async_rc;
+    if (rc == 0) {
+        s->async_b = b;
+        s->async_busy = true;
+        s->fill = b == &s->bat[0] ? &s->bat[1] : &s->bat[0];
+        pthread_cond_broadcast(&s->async_cv);
+    }
+    pthread_mutex_unlock(&s->async_mu);
+    return rc;
+}
+
+int ka_store_sync(struct ka_store *s, struct ka_store_commit_stats *st)
+{
+    wait_idle(s);
+    int rc = s->async_rc;
+    if (st)
+        *st = s->async_acc;
+    s->async_rc = 0;
+    memset(&s->async_acc, 0, sizeof s->async_acc);
+    return rc;
+}

@@ -1,0 +1,381 @@
+/*
+ * db_insert.c - the store's write path: events are copied into a batch (their columns
+ * decoded, their canonical encoding appended to an arena), and ka_store_commit() writes the
+ * batch in one transaction:
+ *   - strings of few distinct values (users, verbs, resources, namespaces, user agents, ...)
+ *     are interned in the strs table through an in-memory cache, so rows and indexes hold
+ *     small integers;
+ *   - the request's other stages are looked up in ev_key: an existing (auditID, stage) is a
+ *     duplicate and is ignored; the row with the highest stage rank is flagged latest;
+ *   - the canonical line is compressed with zstd, with the store's dictionary when it has one.
+ *     The first batch of at least DB_DICT_MIN_SAMPLES events trains it (zdict table).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zdict.h>
+
+#include "db_int.h"
+
+#define DB_DICT_MIN_SAMPLES 1000u
+#define DB_DICT_MAX_SAMPLES 20000u
+#define DB_DICT_SIZE (64u << 10)
+
+#define SPAN(r, b, f) ((b)->arena.p + (r)->off[f]), ((size_t)(r)->len[f])
+
+/* ---- batch: copying events in ---- */
+
+static int put_span(struct db_batch *b, struct db_row *r, enum db_field f, const char *p,
+                    size_t n)
+{
+    if (n > UINT32_MAX)
+        return KA_ETOOBIG;
+    r->off[f] = b->arena.n;
+    r->len[f] = (uint32_t)n;
+    return ka_buf_append(&b->arena, p, n);
+}
+
+static int put_str(struct db_batch *b, struct db_row *r, enum db_field f, struct ka_str s)
+{
+    size_t before = b->arena.n;
+    r->off[f] = before;
+    int rc = s.set ? ka_str_decode_buf(s, &b->arena) : KA_OK;
+    r->len[f] = (uint32_t)(b->arena.n - before);
+    return rc;
+}
+
+/* A JSON array of strings, decoded and joined with LF. */
+static int put_list(struct db_batch *b, struct db_row *r, enum db_field f, struct ka_raw arr)
+{
+    struct ka_json_iter it;
+    struct ka_raw v;
+    size_t before = b->arena.n;
+    int rc = KA_OK;
+    ka_json_iter_init(&it, arr);
+    for (bool first = true; rc == 0 && ka_json_iter_elem(&it, &v); first = false) {
+        if (!first)
+            rc = ka_buf_putc(&b->arena, '\n');
+        if (rc == 0 && ka_json_type_of(v.p, v.n) == KA_JSON_STRING)
+            rc = ka_str_decode_buf(ka_str_from_raw(v.p, v.n), &b->arena);
+    }
+    r->off[f] = before;
+    r->len[f] = (uint32_t)(b->arena.n - before);
+    return rc;
+}
+
+/* The decision and cluster annotations. */
+static int put_annotations(struct db_batch *b, struct db_row *r, struct ka_raw ann)
+{
+    struct ka_json_iter it;
+    struct ka_str key;
+    struct ka_raw v;
+    int rc = KA_OK;
+    r->decision = DD_NONE;
+    ka_json_iter_init(&it, ann);
+    while (rc == 0 && ka_json_iter_member(&it, &key, &v)) {
+        if (ka_json_type_of(v.p, v.n) != KA_JSON_STRING)
+            continue;
+        struct ka_str val = ka_str_from_raw(v.p, v.n);
+        if (ka_str_eq(key, KA_QUERY_CLUSTER_ANN, strlen(KA_QUERY_CLUSTER_ANN))) {
+            r->has_cluster = true;
+            rc = put_str(b, r, DF_CLUSTER, val);
+        } else if (ka_str_eq(key, KA_QUERY_DECISION_ANN, strlen(KA_QUERY_DECISION_ANN))) {
+            r->decision = ka_str_eq(val, "allow", 5)    ? DD_ALLOW
+                          : ka_str_eq(val, "forbid", 6) ? DD_FORBID
+                                                        : DD_OTHER;
+        }
+    }
+    return rc;
+}
+
+static int64_t time_ns(struct ka_time t)
+{
+    return t.sec * 1000000000 + t.nsec;
+}
+
+static int fill_row(struct db_batch *b, struct db_row *r, const struct ka_event *ev)
+{
+    const struct ka_objref *o = &ev->objectRef;
+    int rc = put_str(b, r, DF_AID, ev->auditID);
+    rc = rc ? rc : put_str(b, r, DF_USER, ev->user.username);
+    r->has_as = ev->impersonatedUser.present;
+    rc = rc ? rc : put_str(b, r, DF_AS, ev->impersonatedUser.username);
+    rc = rc ? rc : put_list(b, r, DF_GROUPS, ev->user.groups);
+    rc = rc ? rc : put_str(b, r, DF_VERB, ev->verb);
+    rc = rc ? rc : put_str(b, r, DF_APIGROUP, o->apiGroup);
+    rc = rc ? rc : put_str(b, r, DF_RES, o->resource);
+    rc = rc ? rc : put_str(b, r, DF_SUB, o->subresource);
+    rc = rc ? rc : put_str(b, r, DF_NS, o->namespace_);
+    rc = rc ? rc : put_str(b, r, DF_NAME, o->name);
+    rc = rc ? rc : put_list(b, r, DF_IPS, ev->sourceIPs);
+    rc = rc ? rc : put_str(b, r, DF_UA, ev->userAgent);
+    r->off[DF_CLUSTER] = b->arena.n;
+    rc = rc ? rc : put_annotations(b, r, ev->annotations);
+    if (rc)
+        return rc;
+    r->has_ts = ev->requestReceivedTimestamp.set;
+    r->ts = r->has_ts ? time_ns(ev->requestReceivedTimestamp) : 0;
+    r->has_sts = ev->stageTimestamp.set;
+    r->sts = r->has_sts ? time_ns(ev->stageTimestamp) : 0;
+    r->has_code = ev->responseStatus.present && ev->responseStatus.has_code;
+    r->code = r->has_code ? ev->responseStatus.code : 0;
+    r->rank = ev->stage_v == KA_STAGE_UNKNOWN ? 0 : (int)ev->stage_v + 1; /* query.h's rank */
+    r->level = (int)ev->level_v;
+    return KA_OK;
+}
+
+/*
+ * Compresses the row now when the dictionary is settled (the store has one, or none is
+ * wanted), so that an asynchronous commit only writes. The first add looks for the store's
+ * dictionary; no commit is in flight then.
+ */
+static int pack_row(struct ka_store *s, struct db_batch *b, struct db_row *r)
+{
+    int rc = KA_OK;
+    if (!s->dict_checked && !s->o.no_dict) {
+        s->dict_checked = true;
+        rc = db_ensure_dict(s, false);
+    }
+    if (rc || (!s->cdict && !s->o.no_dict))
+        return rc;
+    if (!s->cctx || s->cctx_dict != (s->cdict ? s->cdict_id : 0))
+        rc = db_setup_cctx(s);
+    r->zoff = b->zarena.n;
+    rc = rc ? rc : db_compress(s, SPAN(r, b, DF_LINE), &b->zarena);
+    r->zlen = (uint32_t)(b->zarena.n - r->zoff);
+    r->zdict = s->cdict ? s->cdict_id : 0;
+    r->packed = rc == 0;
+    return rc;
+}
+
+int ka_store_add(struct ka_store *s, const struct ka_event *ev)
+{
+    struct db_batch *b = s->fill;
+    if (s->o.readonly)
+        return KA_EINVAL;
+    if (b->n >= KA_STORE_MAX_BATCH || b->arena.n >= KA_STORE_MAX_BATCH_BYTES)
+        return KA_ETOOBIG;
+    ka_buf_reset(&b->scratch);
+    struct ka_write_opts wo = {0};
+    int rc = ka_event_write(ev, &wo, &b->scratch);
+    if (rc)
+        return rc;
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 256;
+        struct db_row *nv = realloc(b->rows, nc * sizeof *nv);
+        if (!nv)
+            return KA_ENOMEM;
+        b->rows = nv;
+        b->cap = nc;
+    }
+    struct db_row *r = &b->rows[b->n];
+    memset(r, 0, sizeof *r);
+    size_t mark = b->arena.n;
+    size_t zmark = b->zarena.n;
+    rc = put_span(b, r, DF_LINE, b->scratch.p, b->scratch.n - 1); /* without the LF */
+    if (rc == 0)
+        rc = fill_row(b, r, ev);
+    if (rc == 0)
+        rc = pack_row(s, b, r);
+    if (rc) {
+        b->arena.n = mark;
+        b->zarena.n = zmark;
+        return rc;
+    }
+    b->n++;
+    return KA_OK;
+}
+
+int ka_store_add_line(struct ka_store *s, const char *line, size_t len)
+{
+    struct ka_event ev;
+    struct ka_scan_err se;
+    if (len > KA_STORE_MAX_EVENT)
+        return KA_ETOOBIG;
+    int rc = ka_event_scan(line, len, NULL, &ev, &se);
+    return rc ? rc : ka_store_add(s, &ev);
+}
+
+size_t ka_store_pending(const struct ka_store *s)
+{
+    return s->fill->n;
+}
+
+void ka_store_discard(struct ka_store *s)
+{
+    s->fill->n = 0;
+    ka_buf_reset(&s->fill->arena);
+    ka_buf_reset(&s->fill->zarena);
+}
+
+void db_batch_free(struct db_batch *b)
+{
+    free(b->rows);
+    ka_buf_free(&b->arena);
+    ka_buf_free(&b->scratch);
+    ka_buf_free(&b->zarena);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- interned strings ---- */
+
+void db_cache_free(struct db_strcache *c)
+{
+    for (size_t i = 0; i < c->cap; i++)
+        free(c->v[i].s);
+    free(c->v);
+    memset(c, 0, sizeof *c);
+}
+
+static int cache_grow(struct db_strcache *c)
+{
+    size_t nc = c->cap ? c->cap * 2 : 1024;
+    struct db_strent *nv = calloc(nc, sizeof *nv);
+    if (!nv)
+        return KA_ENOMEM;
+    for (size_t i = 0; i < c->cap; i++) {
+        if (!c->v[i].s)
+            continue;
+        size_t j = c->v[i].hash & (nc - 1);
+        while (nv[j].s)
+            j = (j + 1) & (nc - 1);
+        nv[j] = c->v[i];
+    }
+    free(c->v);
+    c->v = nv;
+    c->cap = nc;
+    return KA_OK;
+}
+
+static struct db_strent *cache_find(struct db_strcache *c, uint64_t h, uint8_t kind,
+                                    const char *p, size_t n)
+{
+    size_t j = h & (c->cap - 1);
+    for (; c->v[j].s; j = (j + 1) & (c->cap - 1)) {
+        struct db_strent *e = &c->v[j];
+        if (e->hash == h && e->kind == kind && e->n == n && memcmp(e->s, p, n) == 0)
+            return e;
+    }
+    return &c->v[j]; /* the empty slot */
+}
+
+static int lookup_db(struct ka_store *s, enum db_kind kind, const char *p, size_t n, int64_t *id)
+{
+    sqlite3_stmt *st = s->st_str_ins;
+    sqlite3_bind_int(st, 1, (int)kind);
+    sqlite3_bind_text(st, 2, n ? p : "", (int)n, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_err(s, rc, "strs insert");
+    st = s->st_str_get;
+    sqlite3_bind_int(st, 1, (int)kind);
+    sqlite3_bind_text(st, 2, n ? p : "", (int)n, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? KA_OK : db_err(s, rc, "strs lookup");
+}
+
+/* Interned id of (kind, p[0..n)); the id is stable once its transaction commits. */
+int db_intern(struct ka_store *s, enum db_kind kind, const char *p, size_t n, int64_t *id)
+{
+    struct db_strcache *c = &s->cache;
+    if ((c->n + 1) * 2 > c->cap && cache_grow(c))
+        return KA_ENOMEM;
+    uint64_t h = db_hash(p, n, (uint64_t)kind);
+    struct db_strent *e = cache_find(c, h, (uint8_t)kind, p, n);
+    if (e->s)
+        return *id = e->id, KA_OK;
+    int rc = lookup_db(s, kind, p, n, id);
+    if (rc)
+        return rc;
+    char *copy = malloc(n + 1);
+    if (!copy)
+        return KA_ENOMEM;
+    memcpy(copy, p, n);
+    copy[n] = 0;
+    *e = (struct db_strent){.hash = h, .id = *id, .s = copy, .n = (uint32_t)n, .kind = kind};
+    c->n++;
+    return KA_OK;
+}
+
+/* ---- dictionary ---- */
+
+static int save_dict(struct ka_store *s, const void *d, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = db_prepare(s, "INSERT INTO zdict(created, data) VALUES(?, ?)", &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, (int64_t)time(NULL));
+    sqlite3_bind_blob(st, 2, d, (int)n, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_err(s, rc, "zdict insert");
+    s->cdict_id = sqlite3_last_insert_rowid(s->db);
+    return KA_OK;
+}
+
+int db_load_cdict(struct ka_store *s, const void *d, size_t n)
+{
+    s->cdict = ZSTD_createCDict(d, n, s->o.zstd_level);
+    return s->cdict ? KA_OK : KA_ENOMEM;
+}
+
+/* Trains a dictionary on the batch's lines (inside the transaction). Failure to train is not
+ * an error: the rows are then compressed without one. */
+static int train_dict(struct ka_store *s)
+{
+    struct db_batch *b = s->wb;
+    size_t n = b->n < DB_DICT_MAX_SAMPLES ? b->n : DB_DICT_MAX_SAMPLES;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += b->rows[i].len[DF_LINE];
+    char *samples = malloc(total ? total : 1);
+    size_t *sizes = malloc((n ? n : 1) * sizeof *sizes);
+    void *dict = malloc(DB_DICT_SIZE);
+    int rc = KA_ENOMEM;
+    if (samples && sizes && dict) {
+        size_t at = 0;
+        for (size_t i = 0; i < n; i++) {
+            sizes[i] = b->rows[i].len[DF_LINE];
+            memcpy(samples + at, b->arena.p + b->rows[i].off[DF_LINE], sizes[i]);
+            at += sizes[i];
+        }
+        size_t dn = ZDICT_trainFromBuffer(dict, DB_DICT_SIZE, samples, sizes, (unsigned)n);
+        rc = KA_OK;
+        if (!ZDICT_isError(dn)) {
+            rc = save_dict(s, dict, dn);
+            if (rc == 0)
+                rc = db_load_cdict(s, dict, dn);
+        }
+    }
+    free(samples);
+    free(sizes);
+    free(dict);
+    return rc;
+}
+
+/* The newest dictionary of the store, if any; else trains one when the batch is large. */
+int db_ensure_dict(struct ka_store *s, bool may_train)
+{
+    if (s->cdict || s->o.no_dict)
+        return KA_OK;
+    sqlite3_stmt *st = NULL;
+    int rc = db_prepare(s, "SELECT id, data FROM zdict ORDER BY id DESC LIMIT 1", &st);
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        s->cdict_id = sqlite3_column_int64(st, 0);
+        rc = db_load_cdict(s, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+    } else if (may_train && s->wb->n >= DB_DICT_MIN_SAMPLES) {
+        rc = train_dict(s);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+

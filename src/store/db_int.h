@@ -1,0 +1,143 @@
+/*
+ * db_int.h - internals shared by the store's files (src/store/db*.c): the ka_store struct,
+ * the interned-string cache, the pending batch and the schema.
+ */
+#ifndef KA_STORE_DB_INT_H
+#define KA_STORE_DB_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <zstd.h>
+
+#include "kaudit/buf.h"
+#include "kaudit/store.h"
+
+/* Kinds of interned strings (strs.kind). */
+enum db_kind {
+    DK_USER = 1, /* user.username and impersonatedUser.username */
+    DK_GROUPS,   /* user.groups joined with LF */
+    DK_VERB,
+    DK_APIGROUP,
+    DK_RES,
+    DK_SUB,
+    DK_NS,
+    DK_IPS,      /* sourceIPs joined with LF */
+    DK_UA,
+    DK_CLUSTER,
+    DK_NKINDS
+};
+
+/* Fields of a pending row, kept as spans in the batch arena. */
+enum db_field {
+    DF_AID, DF_USER, DF_AS, DF_GROUPS, DF_VERB, DF_APIGROUP, DF_RES, DF_SUB, DF_NS, DF_NAME,
+    DF_IPS, DF_UA, DF_CLUSTER, DF_LINE, DF_NFIELDS
+};
+
+/* decision column */
+enum { DD_NONE = 0, DD_ALLOW = 1, DD_FORBID = 2, DD_OTHER = 3 };
+
+struct db_row {
+    uint64_t off[DF_NFIELDS];
+    uint32_t len[DF_NFIELDS];
+    int64_t ts, sts;     /* ns; has_ts / has_sts */
+    bool has_ts, has_sts, has_as, has_cluster, has_code;
+    int code, rank, level, decision;
+    bool packed;        /* compressed when added: zarena[zoff, zoff + zlen), dictionary zdict */
+    uint64_t zoff;
+    uint32_t zlen;
+    int64_t zdict;
+};
+
+struct db_batch {
+    struct db_row *rows;
+    size_t n, cap;
+    struct ka_buf arena;
+    struct ka_buf scratch; /* canonical encoding of one event */
+    struct ka_buf zarena;  /* compressed lines of packed rows */
+};
+
+/* Open-addressing map (kind, string) -> id. */
+struct db_strent {
+    uint64_t hash;
+    int64_t id;
+    char *s;
+    uint32_t n;
+    uint8_t kind;
+};
+struct db_strcache {
+    struct db_strent *v;
+    size_t n, cap;
+};
+
+struct db_ddict {
+    int64_t id;
+    ZSTD_DDict *dd;
+};
+
+struct ka_store {
+    sqlite3 *db;
+    struct ka_store_opts o;
+    char errmsg[256];
+    /* writing */
+    sqlite3_stmt *st_ins, *st_body, *st_ranks, *st_unlatest, *st_str_ins, *st_str_get, *st_meta_add;
+    struct db_strcache cache;
+    struct db_batch bat[2];
+    struct db_batch *fill; /* the batch ka_store_add fills */
+    struct db_batch *wb;   /* the batch being written */
+    bool dict_checked;     /* the store's dictionary was looked for (first add) */
+    /* asynchronous commits (db_async.c) */
+    bool async_started, async_busy, async_stop;
+    pthread_t async_th;
+    pthread_mutex_t async_mu;
+    pthread_cond_t async_cv;
+    struct db_batch *async_b;
+    int async_rc;
+    struct ka_store_commit_stats async_acc;
+    ZSTD_CCtx *cctx;
+    ZSTD_CDict *cdict;
+    int64_t cdict_id;
+    int64_t cctx_dict; /* dictionary the compression context references */
+    struct ka_buf zbuf;
+    /* reading */
+    ZSTD_DCtx *dctx;
+    struct db_ddict *ddicts;
+    size_t n_ddicts;
+    struct ka_buf dbuf;
+};
+
+/* db.c */
+int db_err(struct ka_store *s, int rc, const char *what);
+int db_exec(struct ka_store *s, const char *sql);
+int db_prepare(struct ka_store *s, const char *sql, sqlite3_stmt **st);
+int db_meta_get(struct ka_store *s, const char *key, int64_t *v);
+uint64_t db_hash(const void *p, size_t n, uint64_t seed);
+int db_ddict(struct ka_store *s, int64_t id, ZSTD_DDict **out);
+/* Decompresses a row's data into s->dbuf. */
+int db_decompress(struct ka_store *s, int64_t dict, const void *p, size_t n, size_t size);
+
+/* db_schema.c */
+int db_migrate(struct ka_store *s);
+int db_schema_version(struct ka_store *s, int *v);
+
+/* db_insert.c */
+void db_batch_free(struct db_batch *b);
+void db_writer_free(struct ka_store *s);
+int db_intern(struct ka_store *s, enum db_kind kind, const char *p, size_t n, int64_t *id);
+void db_cache_free(struct db_strcache *c);
+/* Loads the store's newest dictionary; trains one on s->wb when there is none and may_train. */
+int db_ensure_dict(struct ka_store *s, bool may_train);
+int db_load_cdict(struct ka_store *s, const void *d, size_t n);
+
+/* db_write.c */
+int db_setup_cctx(struct ka_store *s);
+/* Appends the zstd frame of p[0..n) to out (s->cctx as set up). */
+int db_compress(struct ka_store *s, const char *p, size_t n, struct ka_buf *out);
+/* Writes batch b in one transaction; on success b is emptied. */
+int db_commit_batch(struct ka_store *s, struct db_batch *b, struct ka_store_commit_stats *st);
+
+/* db_async.c */
+void db_async_stop(struct ka_store *s);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * db_schema.c - the store's schema and its migrations.
+ *
+ * PRAGMA user_version holds the schema version. migrations[i] takes a database from version i
+ * to i + 1; db_migrate() runs the missing ones in one transaction each, so a store written by
+ * an older kaudit is brought up to date on the first writable open, and an older kaudit refuses
+ * a store newer than it knows. A new version appends an entry here (ALTER TABLE, new index,
+ * data rewrite) and bumps KA_STORE_SCHEMA_VERSION in store.h.
+ *
+ * Why these indexes (docs/store.md has the measurements):
+ *   ev_aid  (ah, rank)                 exactly-once (the aid itself is compared in the row),
+ *                                      and finding a request's other stages
+ *   ev_ts   (ts)                       time order and since/until for --stage modes, retention
+ *   ev_req  (ts, user_id, latest)      requests in time order; covering for counts by time
+ *           WHERE latest = 1           (latest is a column so that SQLite sees it covers)
+ *   ev_user (user_id, ts, latest)      one user's requests; top users in a time window is one
+ *           WHERE latest = 1           counting range per user
+ *   ev_obj  (res_id, name, verb_id,    "who deleted deployment X" (the verb is checked in the
+ *            ns_id, ts)                index, not in thousands of rows of a busy object), an
+ *                                      object's history
+ *   ev_code (code, ts) code >= 400     denied and failed requests (a small partial index)
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "db_int.h"
+
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE strs(id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, s TEXT NOT NULL,"
+    "  UNIQUE(kind, s));"
+    "CREATE TABLE zdict(id INTEGER PRIMARY KEY, created INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE TABLE meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO meta VALUES('events', 0), ('requests', 0), ('raw_bytes', 0);"
+    "CREATE TABLE events("
+    "  id INTEGER PRIMARY KEY,"
+    "  aid TEXT NOT NULL,"           /* auditID, decoded ('' when absent) */
+    "  ah INTEGER NOT NULL,"         /* 64-bit hash of aid; of the line when aid is '' */
+    "  rank INTEGER NOT NULL,"       /* stage rank: unknown 0, RequestReceived 1 .. Panic 4 */
+    "  latest INTEGER NOT NULL,"     /* 1: the latest stage of its request */
+    "  ts INTEGER,"                  /* requestReceivedTimestamp, ns since the epoch */
+    "  sts INTEGER,"                 /* stageTimestamp, ns */
+    "  user_id INTEGER NOT NULL, as_id INTEGER, groups_id INTEGER NOT NULL,"
+    "  verb_id INTEGER NOT NULL, apigroup_id INTEGER NOT NULL, res_id INTEGER NOT NULL,"
+    "  sub_id INTEGER NOT NULL, ns_id INTEGER NOT NULL, name TEXT NOT NULL,"
+    "  code INTEGER, decision INTEGER NOT NULL, ips_id INTEGER NOT NULL,"
+    "  ua_id INTEGER NOT NULL, cluster_id INTEGER, level INTEGER NOT NULL);"
+    /* The event itself, apart so that rows of events stay small (scans, latest updates). */
+    "CREATE TABLE bodies(id INTEGER PRIMARY KEY," /* = events.id */
+    "  dict INTEGER NOT NULL,"       /* zdict.id, 0 = no dictionary */
+    "  size INTEGER NOT NULL,"       /* canonical line length, without LF */
+    "  data BLOB NOT NULL);"         /* zstd frame of the canonical line */
+    "CREATE INDEX ev_aid ON events(ah, rank);"
+    "CREATE INDEX ev_ts ON events(ts);"
+    "CREATE INDEX ev_req ON events(ts, user_id, latest) WHERE latest = 1;"
+    "CREATE INDEX ev_user ON events(user_id, ts, latest) WHERE latest = 1;"
+    "CREATE INDEX ev_obj ON events(res_id, name, verb_id, ns_id, ts);"
+    "CREATE INDEX ev_code ON events(code, ts) WHERE code >= 400;"
+    "CREATE VIEW requests AS SELECT e.id, e.aid, e.rank, e.ts,"
+    "  (SELECT s FROM strs WHERE id = e.user_id) AS user,"
+    "  (SELECT s FROM strs WHERE id = e.as_id) AS as_user,"
+    "  (SELECT s FROM strs WHERE id = e.verb_id) AS verb,"
+    "  (SELECT s FROM strs WHERE id = e.apigroup_id) AS api_group,"
+    "  (SELECT s FROM strs WHERE id = e.res_id) AS resource,"
+    "  (SELECT s FROM strs WHERE id = e.sub_id) AS subresource,"
+    "  (SELECT s FROM strs WHERE id = e.ns_id) AS namespace, e.name, e.code,"
+    "  (SELECT s FROM strs WHERE id = e.ips_id) AS source_ips,"
+    "  (SELECT s FROM strs WHERE id = e.ua_id) AS user_agent,"
+    "  (SELECT s FROM strs WHERE id = e.cluster_id) AS cluster, e.level"
+    "  FROM events e WHERE e.latest = 1;",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == KA_STORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+int db_schema_version(struct ka_store *s, int *v)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = db_prepare(s, "PRAGMA user_version", &st);
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_err(s, SQLITE_ERROR, "user_version");
+        goto out;
+    }
+    *v = sqlite3_column_int(st, 0);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int run_one(struct ka_store *s, int from)
+{
+    char sql[64];
+    int rc = db_exec(s, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    int v = 0;
+    /* Another process may have migrated between our check and the lock. */
+    rc = db_schema_version(s, &v);
+    if (rc == 0 && v == from) {
+        rc = db_exec(s, migrations[from]);
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", from + 1);
+        if (rc == 0)
+            rc = db_exec(s, sql);
+    }
+    if (rc == 0)
+        return db_exec(s, "COMMIT");
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int db_migrate(struct ka_store *s)
+{
+    const int target = (int)(sizeof migrations / sizeof migrations[0]);
+    int v = 0;
+    int rc = db_schema_version(s, &v);
+    if (rc)
+        return rc;
+    if (v > target) {
+        snprintf(s->errmsg, sizeof s->errmsg,
+                 "store schema version %d is newer than this kaudit (%d)", v, target);
+        return KA_EINVAL;
+    }
+    if (v < target && s->o.readonly) {
+        snprintf(s->errmsg, sizeof s->errmsg,
+                 "store schema version %d needs a migration (open it writable once)", v);
+        return KA_EINVAL;
+    }
+    for (; v < target; v++)
+        if ((rc = run_one(s, v)) != 0)
+            return rc;
+    return KA_OK;
+}

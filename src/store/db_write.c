@@ -1,0 +1,331 @@
+/*
+ * db_write.c - the store's commit path: one transaction per batch. For each row: the
+ * request's stored stages are looked up by the auditID's hash in ev_aid (the auditID itself is
+ * compared in the row), an existing (auditID, stage) is a duplicate and is ignored, the row
+ * with the highest stage rank is flagged latest (the previous latest row loses the flag);
+ * strings are interned (db_insert.c) and the canonical line, compressed when the row was
+ * added or here, goes to bodies.
+ */
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_forceAttachDict, a parameter (no static-only symbol) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_int.h"
+
+static const char *const sql_ins =
+    "INSERT INTO events(aid, rank, ah, latest, ts, sts, user_id, as_id, groups_id, verb_id,"
+    " apigroup_id, res_id, sub_id, ns_id, name, code, decision, ips_id, ua_id, cluster_id,"
+    " level) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char *const sql_body = "INSERT INTO bodies(id, dict, size, data) VALUES(?,?,?,?)";
+
+#define SPAN(r, b, f) ((b)->arena.p + (r)->off[f]), ((size_t)(r)->len[f])
+
+
+static int prepare_writer(struct ka_store *s)
+{
+    if (s->st_ins)
+        return KA_OK;
+    int rc = db_prepare(s, sql_ins, &s->st_ins);
+    rc = rc ? rc : db_prepare(s, "SELECT rank, id, aid FROM events WHERE ah = ?", &s->st_ranks);
+    rc = rc ? rc : db_prepare(s, sql_body, &s->st_body);
+    rc = rc ? rc : db_prepare(s, "UPDATE events SET latest = 0 WHERE id = ?", &s->st_unlatest);
+    rc = rc ? rc : db_prepare(s, "INSERT OR IGNORE INTO strs(kind, s) VALUES(?, ?)", &s->st_str_ins);
+    rc = rc ? rc : db_prepare(s, "SELECT id FROM strs WHERE kind = ? AND s = ?", &s->st_str_get);
+    rc = rc ? rc : db_prepare(s, "UPDATE meta SET v = v + ? WHERE k = ?", &s->st_meta_add);
+    return rc;
+}
+
+void db_writer_free(struct ka_store *s)
+{
+    sqlite3_finalize(s->st_ins);
+    sqlite3_finalize(s->st_ranks);
+    sqlite3_finalize(s->st_body);
+    s->st_body = NULL;
+    sqlite3_finalize(s->st_unlatest);
+    sqlite3_finalize(s->st_str_ins);
+    sqlite3_finalize(s->st_str_get);
+    sqlite3_finalize(s->st_meta_add);
+    s->st_ins = s->st_ranks = s->st_unlatest = s->st_str_ins = s->st_str_get = NULL;
+    s->st_meta_add = NULL;
+    ZSTD_freeCCtx(s->cctx);
+    ZSTD_freeCDict(s->cdict);
+    s->cctx = NULL;
+    s->cdict = NULL;
+    db_cache_free(&s->cache);
+    db_batch_free(&s->bat[0]);
+    db_batch_free(&s->bat[1]);
+    ka_buf_free(&s->zbuf);
+}
+
+/*
+ * Where the row stands among its request's stored stages: *dup when its rank is stored,
+ * *latest when its rank is above all; *prev_id = the previous latest row (0 if none).
+ */
+static int rank_state(struct ka_store *s, const struct db_row *r, int64_t ah, bool *dup,
+                      bool *latest, int64_t *prev_id)
+{
+    const struct db_batch *b = s->wb;
+    const char *aid = b->arena.p + r->off[DF_AID];
+    size_t n = r->len[DF_AID];
+    sqlite3_stmt *st = s->st_ranks;
+    int best = -1, rc;
+    *dup = false;
+    *prev_id = 0;
+    sqlite3_bind_int64(st, 1, ah);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* the hash only narrows: the auditID itself decides */
+        if ((size_t)sqlite3_column_bytes(st, 2) != n ||
+            memcmp(sqlite3_column_blob(st, 2), aid, n) != 0)
+            continue;
+        int k = sqlite3_column_int(st, 0);
+        if (k == r->rank)
+            *dup = true;
+        if (k > best) {
+            best = k;
+            *prev_id = sqlite3_column_int64(st, 1);
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_err(s, rc, "stage lookup");
+    *latest = r->rank > best;
+    if (!*latest)
+        *prev_id = 0;
+    return KA_OK;
+}
+
+static int compress_line(struct ka_store *s, const char *p, size_t n)
+{
+    ka_buf_reset(&s->zbuf);
+    return db_compress(s, p, n, &s->zbuf);
+}
+
+int db_compress(struct ka_store *s, const char *p, size_t n, struct ka_buf *out)
+{
+    size_t bound = ZSTD_compressBound(n);
+    if (ka_buf_reserve(out, bound))
+        return KA_ENOMEM;
+    size_t z = ZSTD_compress2(s->cctx, out->p + out->n, bound, p, n);
+    if (ZSTD_isError(z)) {
+        snprintf(s->errmsg, sizeof s->errmsg, "zstd: %s", ZSTD_getErrorName(z));
+        return KA_EIO;
+    }
+    out->n += z;
+    return KA_OK;
+}
+
+/* Frames without content size and dictionary id: the row keeps both (saves ~6 bytes). */
+int db_setup_cctx(struct ka_store *s)
+{
+    if (!s->cctx && !(s->cctx = ZSTD_createCCtx()))
+        return KA_ENOMEM;
+    size_t e = ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, s->o.zstd_level);
+    if (!ZSTD_isError(e))
+        e = ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_contentSizeFlag, 0);
+    if (!ZSTD_isError(e))
+        e = ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_dictIDFlag, 0);
+    /* Use the dictionary's tables in place: copying them for every ~1 KB event costs more
+     * than compressing it. */
+    if (!ZSTD_isError(e))
+        e = ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_forceAttachDict, ZSTD_dictForceAttach);
+    if (!ZSTD_isError(e))
+        e = ZSTD_CCtx_refCDict(s->cctx, s->cdict);
+    if (ZSTD_isError(e))
+        return KA_EINVAL;
+    s->cctx_dict = s->cdict ? s->cdict_id : 0;
+    return KA_OK;
+}
+
+static int bind_id(struct ka_store *s, int col, enum db_kind k, const struct db_row *r,
+                   enum db_field f)
+{
+    int64_t id;
+    const struct db_batch *b = s->wb;
+    int rc = db_intern(s, k, SPAN(r, b, f), &id);
+    if (rc == 0)
+        sqlite3_bind_int64(s->st_ins, col, id);
+    return rc;
+}
+
+static int bind_ids(struct ka_store *s, const struct db_row *r)
+{
+    sqlite3_stmt *st = s->st_ins;
+    int rc = bind_id(s, 7, DK_USER, r, DF_USER);
+    if (r->has_as)
+        rc = rc ? rc : bind_id(s, 8, DK_USER, r, DF_AS);
+    else
+        sqlite3_bind_null(st, 8);
+    rc = rc ? rc : bind_id(s, 9, DK_GROUPS, r, DF_GROUPS);
+    rc = rc ? rc : bind_id(s, 10, DK_VERB, r, DF_VERB);
+    rc = rc ? rc : bind_id(s, 11, DK_APIGROUP, r, DF_APIGROUP);
+    rc = rc ? rc : bind_id(s, 12, DK_RES, r, DF_RES);
+    rc = rc ? rc : bind_id(s, 13, DK_SUB, r, DF_SUB);
+    rc = rc ? rc : bind_id(s, 14, DK_NS, r, DF_NS);
+    rc = rc ? rc : bind_id(s, 18, DK_IPS, r, DF_IPS);
+    rc = rc ? rc : bind_id(s, 19, DK_UA, r, DF_UA);
+    if (r->has_cluster)
+        rc = rc ? rc : bind_id(s, 20, DK_CLUSTER, r, DF_CLUSTER);
+    else
+        sqlite3_bind_null(st, 20);
+    return rc;
+}
+
+static void bind_opt_int64(sqlite3_stmt *st, int col, bool has, int64_t v)
+{
+    if (has)
+        sqlite3_bind_int64(st, col, v);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+static int insert_body(struct ka_store *s, const struct db_row *r)
+{
+    sqlite3_stmt *st = s->st_body;
+    const struct db_batch *b = s->wb;
+    sqlite3_bind_int64(st, 1, sqlite3_last_insert_rowid(s->db));
+    sqlite3_bind_int64(st, 2, r->packed ? r->zdict : s->cdict ? s->cdict_id : 0);
+    sqlite3_bind_int64(st, 3, (int64_t)r->len[DF_LINE]);
+    if (r->packed)
+        sqlite3_bind_blob(st, 4, b->zarena.p + r->zoff, (int)r->zlen, SQLITE_STATIC);
+    else
+        sqlite3_bind_blob(st, 4, s->zbuf.p, (int)s->zbuf.n, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? KA_OK : db_err(s, rc, "insert body");
+}
+
+static int insert_row(struct ka_store *s, const struct db_row *r, bool latest, int64_t ah)
+{
+    const struct db_batch *b = s->wb;
+    sqlite3_stmt *st = s->st_ins;
+    int rc = r->packed ? KA_OK : compress_line(s, SPAN(r, b, DF_LINE));
+    rc = rc ? rc : bind_ids(s, r);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, r->len[DF_AID] ? b->arena.p + r->off[DF_AID] : "",
+                      (int)r->len[DF_AID], SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, r->rank);
+    sqlite3_bind_int64(st, 3, ah);
+    sqlite3_bind_int(st, 4, latest);
+    bind_opt_int64(st, 5, r->has_ts, r->ts);
+    bind_opt_int64(st, 6, r->has_sts, r->sts);
+    sqlite3_bind_text(st, 15, r->len[DF_NAME] ? b->arena.p + r->off[DF_NAME] : "",
+                      (int)r->len[DF_NAME], SQLITE_STATIC);
+    bind_opt_int64(st, 16, r->has_code, r->code);
+    sqlite3_bind_int(st, 17, r->decision);
+    sqlite3_bind_int(st, 21, r->level);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? insert_body(s, r) : db_err(s, rc, "insert");
+}
+
+/* One row: duplicate check, latest flag, insert. */
+static int write_row(struct ka_store *s, const struct db_row *r, uint64_t *ins, uint64_t *reqs)
+{
+    bool dup = false, latest = true;
+    int64_t prev = 0, ah;
+    int rc;
+    if (r->len[DF_AID] == 0) {
+        /* No auditID: a request of its own, known by its content's hash. */
+        ah = (int64_t)db_hash(SPAN(r, s->wb, DF_LINE), 7);
+        rc = rank_state(s, r, ah, &dup, &latest, &prev);
+        latest = true;
+        prev = 0;
+    } else {
+        ah = (int64_t)db_hash(SPAN(r, s->wb, DF_AID), 0);
+        rc = rank_state(s, r, ah, &dup, &latest, &prev);
+    }
+    if (rc || dup)
+        return rc;
+    if (prev) {
+        sqlite3_bind_int64(s->st_unlatest, 1, prev);
+        rc = sqlite3_step(s->st_unlatest);
+        sqlite3_reset(s->st_unlatest);
+        if (rc != SQLITE_DONE)
+            return db_err(s, rc, "latest update");
+    }
+    rc = insert_row(s, r, latest, ah);
+    if (rc == 0) {
+        (*ins)++;
+        *reqs += latest && !prev;
+    }
+    return rc;
+}
+
+static int meta_add(struct ka_store *s, const char *k, int64_t v)
+{
+    sqlite3_bind_int64(s->st_meta_add, 1, v);
+    sqlite3_bind_text(s->st_meta_add, 2, k, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s->st_meta_add);
+    sqlite3_reset(s->st_meta_add);
+    return rc == SQLITE_DONE ? KA_OK : db_err(s, rc, "meta");
+}
+
+static int write_batch(struct ka_store *s, uint64_t *ins)
+{
+    uint64_t reqs = 0, raw = 0, n0;
+    int rc = KA_OK;
+    bool all_packed = true;
+    for (size_t i = 0; i < s->wb->n && all_packed; i++)
+        all_packed = s->wb->rows[i].packed;
+    /* Rows added before the dictionary was settled are compressed here (never in the
+     * asynchronous writer: only batches of packed rows go there). */
+    if (!all_packed) {
+        rc = db_ensure_dict(s, true);
+        rc = rc ? rc : db_setup_cctx(s);
+    }
+    for (size_t i = 0; rc == 0 && i < s->wb->n; i++) {
+        n0 = *ins;
+        rc = write_row(s, &s->wb->rows[i], ins, &reqs);
+        if (*ins != n0)
+            raw += s->wb->rows[i].len[DF_LINE] + 1u;
+    }
+    rc = rc ? rc : meta_add(s, "events", (int64_t)*ins);
+    rc = rc ? rc : meta_add(s, "requests", (int64_t)reqs);
+    rc = rc ? rc : meta_add(s, "raw_bytes", (int64_t)raw);
+    return rc;
+}
+
+/* After a rollback, forget what the transaction created: interned ids and a new dictionary. */
+static void forget_txn(struct ka_store *s, bool had_dict)
+{
+    db_cache_free(&s->cache);
+    if (!had_dict && s->cdict) {
+        ZSTD_freeCDict(s->cdict);
+        s->cdict = NULL;
+        s->cdict_id = 0;
+    }
+}
+
+int db_commit_batch(struct ka_store *s, struct db_batch *b, struct ka_store_commit_stats *st)
+{
+    uint64_t ins = 0;
+    s->wb = b;
+    if (b->n == 0) {
+        if (st)
+            *st = (struct ka_store_commit_stats){0, 0};
+        return KA_OK;
+    }
+    int rc = prepare_writer(s);
+    if (rc)
+        return rc;
+    bool had_dict = s->cdict != NULL;
+    rc = db_exec(s, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    rc = write_batch(s, &ins);
+    if (rc == 0)
+        rc = db_exec(s, "COMMIT");
+    if (rc) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        forget_txn(s, had_dict);
+        return rc;
+    }
+    if (st)
+        *st = (struct ka_store_commit_stats){ins, b->n - ins};
+    b->n = 0;
+    ka_buf_reset(&b->arena);
+    ka_buf_reset(&b->zarena);
+    return KA_OK;
+}

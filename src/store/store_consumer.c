@@ -1,0 +1,190 @@
+/*
+ * store_consumer.c - the journal consumer that feeds the store: a thread reads the journal
+ * through the cursor "store", adds the lines to a batch, and when the batch is full (or no
+ * line came for batch_ms) commits it in one SQLite transaction (synchronous=FULL), then
+ * commits the cursor. A crash between the two replays the batch, which the store ignores as
+ * duplicates: every journal event is in the store exactly once. A line that is not an event
+ * is counted and skipped (the journal only holds events the collector accepted). Retention
+ * runs every retain_every_sec.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kaudit/store.h"
+
+struct ka_store_consumer {
+    struct ka_store_consumer_opts o;
+    struct ka_store *st;
+    struct ka_cursor *cur;
+    pthread_t th;
+    atomic_bool stop;
+    pthread_mutex_t mu;
+    struct ka_store_consumer_stats stats;
+};
+
+static void sc_log(struct ka_store_consumer *c, enum ka_sev sev, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void sc_log(struct ka_store_consumer *c, enum ka_sev sev, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    if (!c->o.log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->o.log(c->o.log_ud, sev, msg);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Commits the batch, then the cursor. On a store error the batch is kept for a retry. */
+static int flush(struct ka_store_consumer *c)
+{
+    struct ka_store_commit_stats cs = {0, 0};
+    int rc = ka_store_commit(c->st, &cs);
+    if (rc) {
+        sc_log(c, KA_SEV_ERROR, "store: commit failed: %s", ka_store_errmsg(c->st));
+        pthread_mutex_lock(&c->mu);
+        c->stats.errors++;
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+    }
+    rc = ka_cursor_commit(c->cur);
+    if (rc)
+        sc_log(c, KA_SEV_ERROR, "store: cursor commit failed: %s", ka_strerror(rc));
+    pthread_mutex_lock(&c->mu);
+    c->stats.inserted += cs.inserted;
+    c->stats.duplicates += cs.duplicates;
+    c->stats.batches++;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static void add_line(struct ka_store_consumer *c, const struct ka_tail_rec *rec)
+{
+    int rc = ka_store_add_line(c->st, rec->line, rec->len);
+    pthread_mutex_lock(&c->mu);
+    c->stats.events++;
+    if (rc)
+        c->stats.bad_lines++;
+    pthread_mutex_unlock(&c->mu);
+    if (rc)
+        sc_log(c, KA_SEV_WARNING, "store: %s offset %llu: not stored: %s", rec->file,
+             (unsigned long long)rec->offset, ka_strerror(rc));
+}
+
+static void maybe_retain(struct ka_store_consumer *c, int64_t *next)
+{
+    struct ka_store_retain_stats rs;
+    if ((!c->o.max_age_sec && !c->o.max_bytes) || mono_ms() < *next)
+        return;
+    *next = mono_ms() + (int64_t)c->o.retain_every_sec * 1000;
+    if (ka_store_retain(c->st, c->o.max_age_sec, c->o.max_bytes, (int64_t)time(NULL), &rs))
+        sc_log(c, KA_SEV_ERROR, "store: retention failed: %s", ka_store_errmsg(c->st));
+    else if (rs.deleted)
+        sc_log(c, KA_SEV_NOTE, "store: retention deleted %llu events",
+             (unsigned long long)rs.deleted);
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * The loop: read a line, add it; commit when the batch is full or old enough. While the store
+ * refuses a batch (disk full, locked), nothing more is read: the batch is retried every 200 ms,
+ * and what was not committed is read again from the journal after a restart.
+ */
+static void *run(void *arg)
+{
+    struct ka_store_consumer *c = arg;
+    struct ka_tail_rec rec;
+    int64_t first = 0, next_retain = 0;
+    bool failing = false;
+    while (!atomic_load(&c->stop)) {
+        size_t n = ka_store_pending(c->st);
+        if (n && (failing || n >= c->o.batch_events || mono_ms() - first >= c->o.batch_ms)) {
+            failing = flush(c) != 0 && ka_store_pending(c->st) > 0;
+            if (failing)
+                pause_ms(200);
+            continue;
+        }
+        int rc = ka_cursor_next(c->cur, &rec, 50);
+        if (rc == 1) {
+            if (n == 0)
+                first = mono_ms();
+            add_line(c, &rec);
+        } else if (rc < 0) {
+            sc_log(c, KA_SEV_ERROR, "store: journal read failed: %s", ka_strerror(rc));
+            pause_ms(100);
+        }
+        maybe_retain(c, &next_retain);
+    }
+    if (ka_store_pending(c->st))
+        flush(c);
+    return NULL;
+}
+
+int ka_store_consumer_start(struct ka_journal *j, const char *data_dir,
+                            const struct ka_store_consumer_opts *o,
+                            struct ka_store_consumer **out)
+{
+    struct ka_store_consumer *c = calloc(1, sizeof *c);
+    if (!c)
+        return KA_ENOMEM;
+    if (o)
+        c->o = *o;
+    if (!c->o.batch_events || c->o.batch_events > KA_STORE_MAX_BATCH / 2)
+        c->o.batch_events = c->o.batch_events ? KA_STORE_MAX_BATCH / 2 : 4096;
+    if (c->o.batch_ms <= 0)
+        c->o.batch_ms = 200;
+    if (c->o.retain_every_sec <= 0)
+        c->o.retain_every_sec = 60;
+    pthread_mutex_init(&c->mu, NULL);
+    int rc = ka_store_open(data_dir, false, &c->st);
+    rc = rc ? rc : ka_cursor_open(j, "store", &c->cur);
+    if (rc == 0 && pthread_create(&c->th, NULL, run, c) != 0)
+        rc = KA_ENOMEM;
+    if (rc) {
+        ka_cursor_close(c->cur);
+        ka_store_close(c->st);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return KA_OK;
+}
+
+void ka_store_consumer_stats(struct ka_store_consumer *c, struct ka_store_consumer_stats *st)
+{
+    pthread_mutex_lock(&c->mu);
+    *st = c->stats;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void ka_store_consumer_stop(struct ka_store_consumer *c)
+{
+    if (!c)
+        return;
+    atomic_store(&c->stop, true);
+    pthread_join(c->th, NULL);
+    ka_cursor_close(c->cur);
+    ka_store_close(c->st);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}

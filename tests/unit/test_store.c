@@ -1,0 +1,641 @@
+/*
+ * test_store.c - the embedded store (include/kaudit/store.h): creation, exactly-once inserts,
+ * the latest-stage flag, the query translation checked against an in-test oracle over the
+ * same events (selection and order as query.h defines them, filters by ka_query_match), the
+ * aggregates, retention, schema versions and the journal consumer.
+ *
+ * Data: `kaudit gen` traffic made in the test (ka_gen, seed 11, with attacks), and real logs
+ * from ../shared/data/real: audit2rbac/history-501d132/demo.log (kube-apiserver 1.8, both
+ * stages, impersonation, 403s) and crowdsec-hub/k8s-audit-pod-exec-file.log (pods/exec);
+ * ../shared/data/real/SOURCES.md describes them.
+ */
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "kaudit/gen.h"
+#include "kaudit/journal.h"
+#include "kaudit/store.h"
+#include "testutil.h"
+
+/* ---- the oracle: every stored event, in data order ---- */
+
+struct oev {
+    char *line; /* canonical, no LF */
+    size_t n;
+    struct ka_event ev;
+    char aid[128];
+    int rank;
+    bool latest, dup;
+    int64_t ts;
+    bool has_ts;
+    size_t seq;
+};
+
+static struct oev *evs;
+static size_t n_evs, cap_evs;
+
+static void oracle_add(const char *line, size_t n)
+{
+    struct ka_event ev;
+    struct ka_scan_err se;
+    struct ka_buf b;
+    ka_buf_init(&b, 0);
+    cr_assert_eq(ka_event_scan(line, n, NULL, &ev, &se), 0, "%s", se.msg);
+    cr_assert_eq(ka_event_write(&ev, &(struct ka_write_opts){0}, &b), 0);
+    if (n_evs == cap_evs) {
+        cap_evs = cap_evs ? cap_evs * 2 : 1024;
+        evs = realloc(evs, cap_evs * sizeof *evs);
+    }
+    struct oev *o = &evs[n_evs];
+    memset(o, 0, sizeof *o);
+    o->line = b.p;
+    o->n = b.n - 1;
+    cr_assert_eq(ka_event_scan(o->line, o->n, NULL, &o->ev, &se), 0);
+    cr_assert_lt(o->ev.auditID.n, sizeof o->aid);
+    o->aid[ka_str_decode(o->ev.auditID, o->aid)] = 0;
+    o->rank = ka_query_stage_rank(o->ev.stage_v);
+    o->has_ts = o->ev.requestReceivedTimestamp.set;
+    o->ts = o->ev.requestReceivedTimestamp.sec * 1000000000 + o->ev.requestReceivedTimestamp.nsec;
+    o->seq = n_evs++;
+}
+
+/* Duplicates (same auditID and rank: the store keeps the first) and latest flags. */
+static void oracle_finish(void)
+{
+    for (size_t i = 0; i < n_evs; i++) {
+        evs[i].latest = true;
+        for (size_t j = 0; j < n_evs && evs[i].aid[0]; j++) {
+            if (j == i || strcmp(evs[i].aid, evs[j].aid) != 0)
+                continue;
+            if (evs[j].rank == evs[i].rank && j < i)
+                evs[i].dup = true;
+            if (evs[j].rank > evs[i].rank || (evs[j].rank == evs[i].rank && j < i))
+                evs[i].latest = false;
+        }
+    }
+}
+
+static int cmp_rows(const void *a, const void *b)
+{
+    const struct oev *x = *(const struct oev *const *)a, *y = *(const struct oev *const *)b;
+    if (x->has_ts != y->has_ts)
+        return x->has_ts ? 1 : -1;
+    if (x->has_ts && x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    int c = strcmp(x->aid, y->aid);
+    if (c)
+        return c;
+    if (x->rank != y->rank)
+        return x->rank - y->rank;
+    return x->seq < y->seq ? -1 : 1;
+}
+
+/* The expected rows of q, in order. */
+static size_t oracle_rows(const struct ka_query *q, struct oev **out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < n_evs; i++) {
+        const struct oev *o = &evs[i];
+        if (o->dup || (q->stage_mode == KA_QSTAGE_REQUESTS && !o->latest))
+            continue;
+        if (!ka_query_stage_ok(q, &o->ev) || !ka_query_match(q, &o->ev, o->line, o->n))
+            continue;
+        out[n++] = &evs[i];
+    }
+    qsort(out, n, sizeof(struct oev *), cmp_rows);
+    if (q->limit && n > q->limit)
+        n = q->limit;
+    return n;
+}
+
+/* ---- fixtures ---- */
+
+static char *tmp;
+static struct ka_store *st;
+
+static void add_file(const char *rel)
+{
+    const char *p = ka_t_shared(rel);
+    size_t len;
+    char *data = ka_t_read_file(p, &len);
+    cr_assert_not_null(data);
+    for (char *l = data, *e; l < data + len; l = e + 1) {
+        e = memchr(l, '\n', (size_t)(data + len - l));
+        if (!e)
+            e = data + len;
+        if (e == l)
+            continue;
+        cr_assert_eq(ka_store_add_line(st, l, (size_t)(e - l)), 0);
+        oracle_add(l, (size_t)(e - l));
+    }
+    free(data);
+    cr_assert_eq(ka_store_commit(st, NULL), 0);
+}
+
+static void add_gen(uint64_t n, size_t batch)
+{
+    struct ka_gen *g;
+    struct ka_buf b;
+    struct ka_gen_opts go = {.seed = 11, .events = n, .attacks = true};
+    ka_buf_init(&b, 0);
+    cr_assert_eq(ka_gen_new(&go, &g), 0);
+    while (ka_gen_next(g, &b, NULL) == 0) {
+        cr_assert_eq(ka_store_add_line(st, b.p, b.n), 0);
+        oracle_add(b.p, b.n - 1);
+        ka_buf_reset(&b);
+        if (ka_store_pending(st) >= batch)
+            cr_assert_eq(ka_store_commit(st, NULL), 0);
+    }
+    cr_assert_eq(ka_store_commit(st, NULL), 0);
+    ka_gen_free(g);
+    ka_buf_free(&b);
+}
+
+static void setup(void)
+{
+    tmp = ka_t_tmpdir();
+    cr_assert_eq(ka_store_open(tmp, false, &st), 0);
+}
+
+static void teardown(void)
+{
+    ka_store_close(st);
+    st = NULL;
+    ka_t_rmtree(tmp);
+    free(tmp);
+    for (size_t i = 0; i < n_evs; i++)
+        free(evs[i].line);
+    free(evs);
+    evs = NULL;
+    n_evs = cap_evs = 0;
+}
+
+/* ---- basics ---- */
+
+Test(store, creates_private_wal_store, .init = setup, .fini = teardown)
+{
+    char path[1024];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/store", tmp);
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_eq(sb.st_mode & 0777, 0700);
+    snprintf(path, sizeof path, "%s/store/kaudit.db", tmp);
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_eq(sb.st_mode & 0777, 0600);
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL);
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(q, 0), "wal");
+    sqlite3_finalize(q);
+    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL);
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(q, 0), KA_STORE_SCHEMA_VERSION);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+Test(store, readonly_missing_and_newer_schema, .init = setup, .fini = teardown)
+{
+    struct ka_store *s2 = NULL;
+    char path[1024];
+    cr_assert_eq(ka_store_open("/nonexistent-kaudit-dir", true, &s2), KA_ENOENT);
+    snprintf(path, sizeof path, "%s/store/kaudit.db", tmp);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    cr_assert_eq(ka_store_open(tmp, false, &s2), KA_EINVAL);
+    cr_assert_eq(ka_store_open(tmp, true, &s2), KA_EINVAL);
+}
+
+static const char ev_rr[] =
+    "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"level\":\"Metadata\","
+    "\"auditID\":\"a1\",\"stage\":\"RequestReceived\",\"requestURI\":\"/x\",\"verb\":\"delete\","
+    "\"user\":{\"username\":\"alice\"},\"objectRef\":{\"resource\":\"deployments\","
+    "\"namespace\":\"web\",\"name\":\"shop\",\"apiGroup\":\"apps\",\"apiVersion\":\"v1\"},"
+    "\"requestReceivedTimestamp\":\"2025-03-10T09:00:00.000000Z\","
+    "\"stageTimestamp\":\"2025-03-10T09:00:00.000000Z\"}";
+static const char ev_rc[] =
+    "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"level\":\"Metadata\","
+    "\"auditID\":\"a1\",\"stage\":\"ResponseComplete\",\"requestURI\":\"/x\",\"verb\":\"delete\","
+    "\"user\":{\"username\":\"alice\"},\"objectRef\":{\"resource\":\"deployments\","
+    "\"namespace\":\"web\",\"name\":\"shop\",\"apiGroup\":\"apps\",\"apiVersion\":\"v1\"},"
+    "\"responseStatus\":{\"metadata\":{},\"code\":200},"
+    "\"requestReceivedTimestamp\":\"2025-03-10T09:00:00.000000Z\","
+    "\"stageTimestamp\":\"2025-03-10T09:00:00.004000Z\"}";
+
+static int count_fn(void *ud, const struct ka_event *ev, const char *line, size_t len)
+{
+    (void)line;
+    (void)len;
+    int *n = ud;
+    n[0]++;
+    n[1] = (int)ev->stage_v;
+    return 0;
+}
+
+Test(store, exactly_once_and_latest_stage, .init = setup, .fini = teardown)
+{
+    struct ka_store_commit_stats cs;
+    struct ka_store_stats ss;
+    struct ka_query q;
+    int got[2] = {0, -1};
+    cr_assert_eq(ka_store_add_line(st, ev_rc, strlen(ev_rc)), 0);
+    cr_assert_eq(ka_store_commit(st, &cs), 0);
+    cr_assert_eq(cs.inserted, 1);
+    /* the earlier stage arrives later, and a replay of both */
+    cr_assert_eq(ka_store_add_line(st, ev_rr, strlen(ev_rr)), 0);
+    cr_assert_eq(ka_store_add_line(st, ev_rc, strlen(ev_rc)), 0);
+    cr_assert_eq(ka_store_add_line(st, ev_rr, strlen(ev_rr)), 0);
+    cr_assert_eq(ka_store_commit(st, &cs), 0);
+    cr_assert_eq(cs.inserted, 1);
+    cr_assert_eq(cs.duplicates, 2);
+    cr_assert_eq(ka_store_stats(st, &ss), 0);
+    cr_assert_eq(ss.events, 2);
+    cr_assert_eq(ss.requests, 1);
+    ka_query_init(&q);
+    cr_assert_eq(ka_store_query(st, &q, count_fn, got), 0);
+    cr_assert_eq(got[0], 1);
+    cr_assert_eq(got[1], KA_STAGE_RESPONSE_COMPLETE);
+    struct ka_diag d = {0};
+    cr_assert_eq(ka_query_set_stage(&q, "any", &d), 0);
+    ka_diag_free(&d);
+    got[0] = 0;
+    cr_assert_eq(ka_store_query(st, &q, count_fn, got), 0);
+    cr_assert_eq(got[0], 2);
+    ka_query_free(&q);
+    cr_assert_eq(ka_store_add_line(st, "{\"kind\":1}", 10), KA_ENOTEVENT);
+}
+
+/* ---- the query matrix against the oracle ---- */
+
+/* One filter: "kind=value" as the command line would give it. */
+static void qadd(struct ka_query *q, const char *spec)
+{
+    struct ka_diag d = {0};
+    const char *v = strchr(spec, '=') + 1;
+    int rc;
+#define K(name) (strncmp(spec, name "=", strlen(name) + 1) == 0)
+    if (K("user"))
+        rc = ka_query_add_users(q, v, &d);
+    else if (K("as"))
+        rc = ka_query_add_as(q, v, &d);
+    else if (K("group"))
+        rc = ka_query_add_groups(q, v, &d);
+    else if (K("verb"))
+        rc = ka_query_add_verbs(q, v, &d);
+    else if (K("resource"))
+        rc = ka_query_add_resources(q, v, &d);
+    else if (K("ns"))
+        rc = ka_query_add_namespaces(q, v, &d);
+    else if (K("name"))
+        rc = ka_query_add_names(q, v, &d);
+    else if (K("code"))
+        rc = ka_query_add_codes(q, v, &d);
+    else if (K("decision"))
+        rc = ka_query_set_decision(q, v, &d);
+    else if (K("ip"))
+        rc = ka_query_add_source_ips(q, v, &d);
+    else if (K("ua"))
+        rc = ka_query_add_user_agents(q, v, &d);
+    else if (K("cluster"))
+        rc = ka_query_add_clusters(q, v, &d);
+    else if (K("grep"))
+        rc = ka_query_add_grep(q, v, &d);
+    else if (K("stage"))
+        rc = ka_query_set_stage(q, v, &d);
+    else if (K("since"))
+        rc = ka_query_set_since(q, v, 0, &d);
+    else if (K("until"))
+        rc = ka_query_set_until(q, v, 0, &d);
+    else if (K("limit"))
+        rc = ka_query_set_limit(q, v, &d);
+    else
+        rc = KA_EINVAL;
+#undef K
+    cr_assert_eq(rc, 0, "%s", spec);
+    ka_diag_free(&d);
+}
+
+struct collect {
+    struct oev **want;
+    size_t n, at;
+    const char *name;
+};
+
+static int check_fn(void *ud, const struct ka_event *ev, const char *line, size_t len)
+{
+    (void)ev;
+    struct collect *c = ud;
+    cr_assert_lt(c->at, c->n, "%s: more rows than expected", c->name);
+    const struct oev *o = c->want[c->at++];
+    cr_assert(len == o->n && memcmp(line, o->line, len) == 0, "%s: row %zu differs: %.*s",
+              c->name, c->at - 1, (int)len, line);
+    return 0;
+}
+
+struct topc {
+    const char *field;
+    struct oev **rows;
+    size_t n;
+    uint64_t total;
+};
+
+/* The user of a row, decoded. */
+static size_t row_user(const struct oev *o, char *buf)
+{
+    return ka_str_decode(o->ev.user.username, buf);
+}
+
+static int top_fn(void *ud, const char *key, size_t n, uint64_t count)
+{
+    struct topc *t = ud;
+    char buf[512];
+    uint64_t want = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        size_t m = row_user(t->rows[i], buf);
+        want += m == n && memcmp(buf, key, n) == 0;
+    }
+    cr_assert_eq(count, want, "top user %.*s", (int)n, key);
+    t->total += count;
+    return 0;
+}
+
+static const char *const matrix[][4] = {
+    {NULL},
+    {"stage=any"},
+    {"stage=ResponseComplete"},
+    {"stage=RequestReceived", "verb=create"},
+    {"user=system:admin"},
+    {"user=system:serviceaccount:*"},
+    {"as=bob,alice"},
+    {"group=system:masters"},
+    {"group=system:service*"},
+    {"verb=delete", "resource=deployments.apps"},
+    {"verb=delete", "resource=deployments", "name=*"},
+    {"resource=pods/*"},
+    {"resource=*/status"},
+    {"resource=pods/exec"},
+    {"resource=secrets", "verb=get,list"},
+    {"resource=*"},
+    {"resource=rolebindings.rbac.authorization.k8s.io", "ns=kube-*"},
+    {"ns=kube-system"},
+    {"name=nginx*"},
+    {"name=shop-?????"},
+    {"code=403"},
+    {"code=4xx"},
+    {"code=!2xx"},
+    {"code=2xx,!201"},
+    {"decision=forbid"},
+    {"decision=allow", "verb=list"},
+    {"ip=10.0.0.0/8"},
+    {"ip=172.16.0.0/12,::1/128"},
+    {"ua=kubectl*"},
+    {"cluster=*"},
+    {"grep=secret"},
+    {"since=2025-03-10T09:00:10Z", "until=2025-03-10T09:00:20Z"},
+    {"since=2017-01-01T00:00:00Z", "until=2018-01-01T00:00:00Z", "code=403"},
+    {"limit=7"},
+    {"user=*", "verb=get", "limit=3"},
+};
+
+/* Runs every query of the matrix; at least min_rows of them must have rows and min_exact be
+ * answered by the SQL-only aggregates, so that the comparison is not vacuous. */
+static void run_matrix(size_t min_rows, size_t min_exact)
+{
+    struct oev **want = malloc(n_evs * sizeof(struct oev *));
+    size_t nonempty = 0, exact_counts = 0;
+    for (size_t m = 0; m < sizeof matrix / sizeof matrix[0]; m++) {
+        struct ka_query q;
+        char name[256] = "";
+        ka_query_init(&q);
+        for (int i = 0; i < 4 && matrix[m][i]; i++) {
+            size_t at = strlen(name);
+            qadd(&q, matrix[m][i]);
+            snprintf(name + at, sizeof name - at, "%s ", matrix[m][i]);
+        }
+        struct collect c = {want, oracle_rows(&q, want), 0, name};
+        nonempty += c.n > 0;
+        cr_assert_eq(ka_store_query(st, &q, check_fn, &c), 0, "%s", name);
+        cr_assert_eq(c.at, c.n, "%s: %zu rows, expected %zu", name, c.at, c.n);
+        uint64_t cnt = 0;
+        int rc = ka_store_count(st, &q, &cnt);
+        cr_assert(rc == 0 || rc == KA_ENOENT, "%s", name);
+        if (rc == 0) {
+            exact_counts++;
+            cr_assert_eq(cnt, c.n, "%s: count %llu, expected %zu", name,
+                         (unsigned long long)cnt, c.n);
+            struct topc t = {"user", want, c.n, 0};
+            cr_assert_eq(ka_store_top(st, &q, "user", top_fn, &t), 0, "%s: top: %s", name,
+                         ka_store_errmsg(st));
+            cr_assert_eq(t.total, c.n, "%s: top total", name);
+        }
+        ka_query_free(&q);
+    }
+    free(want);
+    /* the matrix must exercise real rows and the SQL-only aggregates */
+    cr_assert_geq(nonempty, min_rows, "%zu queries with rows", nonempty);
+    cr_assert_geq(exact_counts, min_exact, "%zu exact aggregates", exact_counts);
+}
+
+Test(store, query_matrix_real_and_generated, .init = setup, .fini = teardown, .timeout = 300)
+{
+    add_file("data/real/audit2rbac/history-501d132/demo.log");
+    add_file("data/real/crowdsec-hub/k8s-audit-pod-exec-file.log");
+    add_gen(6000, 700); /* batches that split requests: stages arrive in later batches */
+    oracle_finish();
+    run_matrix(28, 31);
+    /* indexing everything again changes nothing */
+    size_t n = n_evs;
+    struct ka_store_commit_stats cs;
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(ka_store_add_line(st, evs[i].line, evs[i].n), 0);
+    cr_assert_eq(ka_store_commit(st, &cs), 0);
+    cr_assert_eq(cs.inserted, 0);
+    cr_assert_eq(cs.duplicates, n);
+    run_matrix(28, 31);
+}
+
+static int first_user(void *ud, const char *key, size_t n, uint64_t count)
+{
+    (void)count;
+    snprintf(ud, 128, "%.*s", (int)n, key);
+    return 1;
+}
+
+Test(store, top_orders_by_count, .init = setup, .fini = teardown)
+{
+    add_gen(3000, 1000);
+    oracle_finish();
+    struct ka_query q;
+    char top[128] = "";
+    ka_query_init(&q);
+    cr_assert_eq(ka_store_top(st, &q, "user", first_user, top), 1);
+    /* the oracle's most frequent user */
+    size_t best = 0;
+    char best_user[256] = "";
+    for (size_t i = 0; i < n_evs; i++) {
+        char u[256], v[256];
+        if (!evs[i].latest)
+            continue;
+        u[ka_str_decode(evs[i].ev.user.username, u)] = 0;
+        size_t c = 0;
+        for (size_t j = 0; j < n_evs; j++) {
+            if (!evs[j].latest)
+                continue;
+            v[ka_str_decode(evs[j].ev.user.username, v)] = 0;
+            c += strcmp(u, v) == 0;
+        }
+        if (c > best || (c == best && strcmp(u, best_user) < 0)) {
+            best = c;
+            snprintf(best_user, sizeof best_user, "%s", u);
+        }
+    }
+    cr_assert_str_eq(top, best_user);
+    cr_assert_eq(ka_store_top(st, &q, "no-such-field", first_user, top), KA_ENOENT);
+    qadd(&q, "grep=x");
+    uint64_t n;
+    cr_assert_eq(ka_store_count(st, &q, &n), KA_ENOENT);
+    ka_query_free(&q);
+}
+
+/* ---- retention ---- */
+
+Test(store, retention_by_age_and_size, .init = setup, .fini = teardown, .timeout = 120)
+{
+    struct ka_store_retain_stats rs;
+    struct ka_store_stats before, after;
+    add_gen(4000, 1000);
+    oracle_finish();
+    cr_assert_eq(ka_store_stats(st, &before), 0);
+    /* gen starts at 2025-03-10T09:00:00Z at 300 events/s: keep the last 5 s */
+    int64_t newest = before.newest_ns / 1000000000;
+    cr_assert_eq(ka_store_retain(st, 5, 0, newest + 1, &rs), 0);
+    cr_assert_gt(rs.deleted, 0);
+    cr_assert_eq(ka_store_stats(st, &after), 0);
+    cr_assert_eq(after.events, before.events - rs.deleted);
+    cr_assert_geq(after.oldest_ns, (newest + 1 - 5) * 1000000000);
+    /* every request kept has its latest row: no request lost half its stages */
+    struct ka_query q;
+    ka_query_init(&q);
+    uint64_t reqs = 0;
+    cr_assert_eq(ka_store_count(st, &q, &reqs), 0);
+    cr_assert_eq(reqs, after.requests);
+    /* by size: far below the current size */
+    uint64_t limit = after.db_bytes / 4;
+    cr_assert_eq(ka_store_retain(st, 0, limit, newest + 1, &rs), 0);
+    cr_assert_gt(rs.deleted, 0);
+    cr_assert_eq(ka_store_stats(st, &after), 0);
+    cr_assert_leq(after.db_bytes - after.free_bytes, limit + (limit / 2),
+                  "db %llu free %llu limit %llu", (unsigned long long)after.db_bytes,
+                  (unsigned long long)after.free_bytes, (unsigned long long)limit);
+    cr_assert_eq(ka_store_count(st, &q, &reqs), 0);
+    cr_assert_eq(reqs, after.requests);
+    ka_query_free(&q);
+}
+
+/* ---- the journal consumer ---- */
+
+Test(store, consumer_reads_the_journal_exactly_once, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+    char jdir[1024];
+    struct ka_journal_opts jo;
+    struct ka_journal *j;
+    struct ka_store_consumer *c;
+    struct ka_store_consumer_stats cst;
+    snprintf(jdir, sizeof jdir, "%s/journal", tmp);
+    ka_journal_opts_default(&jo);
+    jo.dir = jdir;
+    cr_assert_eq(ka_journal_open(&jo, &j), 0);
+    char lines[sizeof ev_rr + sizeof ev_rc + 4];
+    snprintf(lines, sizeof lines, "%s\n%s\n", ev_rr, ev_rc);
+    cr_assert_eq(ka_journal_append(j, lines, strlen(lines), 2), 0);
+    struct ka_store_consumer_opts co = {.batch_ms = 20};
+    cr_assert_eq(ka_store_consumer_start(j, tmp, &co, &c), 0);
+    for (int i = 0; i < 200; i++) {
+        ka_store_consumer_stats(c, &cst);
+        if (cst.inserted + cst.duplicates >= 2)
+            break;
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ka_store_consumer_stop(c);
+    cr_assert_eq(cst.inserted, 2);
+    /* a second consumer resumes after the committed cursor: nothing read again */
+    cr_assert_eq(ka_journal_append(j, lines, strlen(lines), 2), 0); /* a replay */
+    cr_assert_eq(ka_store_consumer_start(j, tmp, &co, &c), 0);
+    for (int i = 0; i < 200; i++) {
+        ka_store_consumer_stats(c, &cst);
+        if (cst.events >= 2 && cst.inserted + cst.duplicates >= 2)
+            break;
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ka_store_consumer_stop(c);
+    cr_assert_eq(cst.events, 2);
+    cr_assert_eq(cst.duplicates, 2);
+    cr_assert_eq(cst.inserted, 0);
+    ka_journal_close(j);
+    struct ka_store_stats ss;
+    cr_assert_eq(ka_store_stats(st, &ss), 0);
+    cr_assert_eq(ss.events, 2);
+}
+
+/* ---- pipelined commits, explain, read-only ---- */
+
+Test(store, pipelined_commits_store_the_same, .init = setup, .fini = teardown, .timeout = 120)
+{
+    struct ka_gen *g;
+    struct ka_buf b;
+    struct ka_store_commit_stats cs;
+    struct ka_gen_opts go = {.seed = 3, .events = 5000};
+    ka_buf_init(&b, 0);
+    cr_assert_eq(ka_gen_new(&go, &g), 0);
+    while (ka_gen_next(g, &b, NULL) == 0) {
+        cr_assert_eq(ka_store_add_line(st, b.p, b.n), 0);
+        oracle_add(b.p, b.n - 1);
+        ka_buf_reset(&b);
+        if (ka_store_pending(st) >= 1200) /* the first batch trains the dictionary */
+            cr_assert_eq(ka_store_commit_async(st), 0);
+    }
+    cr_assert_eq(ka_store_commit_async(st), 0);
+    cr_assert_eq(ka_store_sync(st, &cs), 0);
+    cr_assert_eq(cs.inserted, 5000);
+    cr_assert_eq(cs.duplicates, 0);
+    ka_gen_free(g);
+    ka_buf_free(&b);
+    oracle_finish();
+    run_matrix(25, 31);
+    /* the plan names the index chosen */
+    struct ka_query q;
+    struct ka_buf ex;
+    ka_query_init(&q);
+    ka_buf_init(&ex, 0);
+    qadd(&q, "verb=delete");
+    qadd(&q, "resource=deployments");
+    qadd(&q, "name=shop");
+    cr_assert_eq(ka_store_explain(st, &q, NULL, &ex), 0);
+    cr_assert(strstr(ex.p, "ev_obj") != NULL, "%s", ex.p);
+    ka_buf_reset(&ex);
+    ka_query_free(&q);
+    ka_query_init(&q);
+    qadd(&q, "since=2025-03-10T09:00:00Z");
+    cr_assert_eq(ka_store_explain(st, &q, "user", &ex), 0);
+    cr_assert(strstr(ex.p, "COVERING INDEX ev_user") != NULL, "%s", ex.p);
+    ka_buf_free(&ex);
+    ka_query_free(&q);
+    /* a read-only store refuses writes */
+    struct ka_store *ro;
+    cr_assert_eq(ka_store_open(tmp, true, &ro), 0);
+    cr_assert_eq(ka_store_add_line(ro, ev_rr, strlen(ev_rr)), KA_EINVAL);
+    cr_assert_eq(ka_store_commit(ro, NULL), KA_EINVAL);
+    ka_store_close(ro);
+}
