@@ -12,10 +12,12 @@
  * event; fsynced) and counted. A batch is confirmed when each of its events is delivered or
  * dead-lettered.
  *
- * Cursor: ka_cursor_commit() persists the position after the last record read, so the reader
- * commits only when every batch it has read is confirmed: it stops cutting new batches once
- * commit_ms has passed since the last commit, waits for the batches in flight, commits, and
- * goes on (a commit barrier). A crash therefore replays at most what was in flight.
+ * Cursor: when the reader dispatches a batch it takes the cursor position after the last record
+ * read (ka_cursor_tell); at most every commit_ms (at once when the journal is idle) it persists
+ * the position of the last batch confirmed in reading order (ka_cursor_commit_at), or, when
+ * nothing is in flight, the position after everything read. The reader never pauses for a
+ * commit; it waits only when 4*concurrency+4 batches are dispatched behind one that is not
+ * confirmed yet (bounded memory). A crash therefore replays at most what was in flight.
  *
  * Policy filter: with a policy, each event is evaluated as the apiserver would (policy.h);
  * level None or an omitted stage skips it for this output; a lower level than the event's is
@@ -54,7 +56,7 @@ struct ka_forward_output_cfg {
     int concurrency;             /* batches in flight (default 1, max 64) */
     int max_retries;             /* sends of one item after the first; 0 = forever */
     int backoff_min_ms, backoff_max_ms; /* default 200 / 30000 */
-    int commit_ms;               /* journal mode: commit barrier period (default 1000) */
+    int commit_ms;               /* journal mode: cursor commit period (default 1000) */
     struct ka_out_opts out;      /* passed to the output (timeout, TLS files, max_event, log) */
     const struct ka_output_ops *ops; /* NULL = found by the URL's scheme (tests plug fakes) */
 };

@@ -12,6 +12,8 @@
  * through the follower (include/kaudit/tail.h) from the oldest retained segment on its first
  * use. ka_cursor_commit() persists the position after the last record returned; the consumer
  * calls it only after its destination confirmed. A restart resumes there (at-least-once).
+ * ka_cursor_tell() / ka_cursor_commit_at() commit an earlier position instead, so that a
+ * consumer with batches in flight commits what is confirmed without pausing its reading.
  *
  * Retention: a segment is deleted only when every cursor is past it, and it is older than the
  * configured maximum age or the journal is over its maximum disk use. When the journal is over
@@ -83,6 +85,16 @@ int ka_cursor_open(struct ka_journal *j, const char *name, struct ka_cursor **ou
 int ka_cursor_next(struct ka_cursor *c, struct ka_tail_rec *rec, int timeout_ms);
 /* Persists the position after the last record returned. */
 int ka_cursor_commit(struct ka_cursor *c);
+/*
+ * Positions for consumers that confirm out of reading order: ka_cursor_tell() right after a
+ * record gives the position after it; ka_cursor_commit_at() persists such a position later,
+ * while ka_cursor_next() reads on. Positions must be committed in reading order.
+ */
+struct ka_cursor_pos {
+    struct ka_tail_pos t;
+};
+void ka_cursor_tell(const struct ka_cursor *c, struct ka_cursor_pos *pos);
+int ka_cursor_commit_at(struct ka_cursor *c, const struct ka_cursor_pos *pos);
 /* How far behind the cursor is: bytes not yet committed, and age of its committed position. */
 struct ka_cursor_lag {
     uint64_t bytes;

@@ -100,6 +100,24 @@ int ka_tail_next(struct ka_tail *t, struct ka_tail_rec *rec, int timeout_ms);
 /* Persists the position after the last record returned. 0 when no checkpoint is configured. */
 int ka_tail_commit(struct ka_tail *t);
 
+/*
+ * A position to commit later: taken with ka_tail_tell() right after a record (the position
+ * after it), persisted with ka_tail_commit_at() once what precedes it is safe, while the
+ * follower reads on (also into later files). The fields are the follower's; treat as opaque.
+ */
+struct ka_tail_pos {
+    bool set;
+    unsigned serial;
+    uint64_t off, dev, ino, fp;
+    uint32_t fp_len;
+    int64_t ts_ms, live_ms;
+    char name[4096];
+};
+/* The position after the last record returned (pos->set false before the first one). */
+void ka_tail_tell(const struct ka_tail *t, struct ka_tail_pos *pos);
+/* Persists pos as the checkpoint. 0 when no checkpoint is configured or pos is not set. */
+int ka_tail_commit_at(struct ka_tail *t, const struct ka_tail_pos *pos);
+
 void ka_tail_stats(const struct ka_tail *t, struct ka_tail_stats *st);
 
 /* Closes the follower; commits nothing (the caller commits what it consumed). NULL: no-op. */

@@ -345,6 +345,20 @@ int ka_cursor_commit(struct ka_cursor *c)
     return rc;
 }
 
+void ka_cursor_tell(const struct ka_cursor *c, struct ka_cursor_pos *pos)
+{
+    ka_tail_tell(c->t, &pos->t);
+}
+
+int ka_cursor_commit_at(struct ka_cursor *c, const struct ka_cursor_pos *pos)
+{
+    int rc = ka_tail_commit_at(c->t, &pos->t);
+    pthread_mutex_lock(&c->j->mu);
+    c->j->commit_gen++;
+    pthread_mutex_unlock(&c->j->mu);
+    return rc;
+}
+
 /* Uncompressed size of segment i (the live file when i == n). */
 static uint64_t seg_len(const struct jr_segs *s, size_t i)
 {

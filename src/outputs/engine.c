@@ -1,8 +1,8 @@
 /*
  * engine.c - the forwarding engine's setup and reader side: builds the outputs, reads the
  * journal through each output's cursor (or takes pushed events), applies the policy filter,
- * cuts batches by count/bytes/time, hands them to the workers, and commits the cursor behind a
- * barrier once everything read is confirmed. See include/kaudit/forward.h.
+ * cuts batches by count/bytes/time, hands them to the workers, and commits the cursor position
+ * of the last batch confirmed in reading order, without pausing. See include/kaudit/forward.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,7 +65,31 @@ static int batch_seal(struct ka_fwd_batch *b)
     return KA_OK;
 }
 
-/* Hands the current batch to the workers; waits while 2*concurrency batches are queued. */
+/* Journal mode, o->mu held: moves seq_done past the confirmed batches at its head, keeping the
+   position of the last one in o->ready. */
+static void advance_marks(struct ka_fwd_out *o)
+{
+    while (o->seq_done < o->seq_next) {
+        struct ka_fwd_mark *m = &o->marks[o->seq_done % o->n_marks];
+        if (!m->done) break;
+        o->ready = m->pos;
+        o->ready_records = m->records;
+        o->have_ready = true;
+        m->done = false;
+        o->seq_done++;
+    }
+}
+
+/* o->mu held: whether dispatch must wait (2*concurrency batches queued, or every position slot
+   taken behind a batch not confirmed yet). */
+static bool dispatch_full(struct ka_fwd_out *o)
+{
+    if (o->marks) advance_marks(o);
+    return o->queued >= 2 * (size_t)o->n_workers ||
+           (o->marks && o->seq_next - o->seq_done >= o->n_marks);
+}
+
+/* Hands the current batch to the workers; waits while dispatch_full. */
 static int dispatch(struct ka_fwd_out *o)
 {
     struct ka_fwd_batch *b = o->cur_batch;
@@ -77,11 +101,19 @@ static int dispatch(struct ka_fwd_out *o)
         return rc;
     }
     pthread_mutex_lock(&o->mu);
-    while (!o->stop && o->queued >= 2 * (size_t)o->n_workers) pthread_cond_wait(&o->cv, &o->mu);
+    while (!o->stop && dispatch_full(o)) pthread_cond_wait(&o->cv, &o->mu);
     if (o->stop) {
         pthread_mutex_unlock(&o->mu);
         ka_fwd_batch_free(b);
         return KA_EINVAL;
+    }
+    if (o->marks) {
+        struct ka_fwd_mark *m = &o->marks[o->seq_next % o->n_marks];
+        ka_cursor_tell(o->cur, &m->pos);
+        m->records = o->records;
+        m->done = false;
+        b->seq = o->seq_next++;
+        b->marked = true;
     }
     if (o->q_tail) o->q_tail->next = b;
     else o->q_head = b;
@@ -135,6 +167,7 @@ static int take_line(struct ka_fwd_out *o, const char *line, size_t len)
     pthread_mutex_lock(&o->mu);
     o->st.read++;
     o->uncommitted++;
+    o->records++;
     o->bytes_read += len + 1;
     pthread_mutex_unlock(&o->mu);
     if (ka_event_scan(line, len, NULL, &ev, &se)) {
@@ -172,16 +205,28 @@ static void update_lag(struct ka_fwd_out *o, int64_t now)
     pthread_mutex_unlock(&o->mu);
 }
 
-/* Commit barrier: flush, wait for every batch, persist the cursor. */
-static void barrier_commit(struct ka_fwd_out *o, int64_t now)
+/*
+ * Persists progress without waiting for anything: everything read when no batch is open or in
+ * flight (records the policy skipped included), else the position of the last batch confirmed
+ * in reading order. At most once per commit_ms, or at once when the journal is idle.
+ */
+static void commit_progress(struct ka_fwd_out *o, int64_t now, bool idle)
 {
-    if (dispatch(o) || !wait_confirmed(o)) return;
-    if (ka_cursor_commit(o->cur)) {
+    pthread_mutex_lock(&o->mu);
+    advance_marks(o);
+    bool all = !o->busy && o->seq_done == o->seq_next && !o->cur_batch;
+    bool pending = o->uncommitted > 0;
+    pthread_mutex_unlock(&o->mu);
+    if (!pending || (!idle && now - o->last_commit_ms < o->cfg.commit_ms)) return;
+    if (!all && !o->have_ready) return;
+    int rc = all ? ka_cursor_commit(o->cur) : ka_cursor_commit_at(o->cur, &o->ready);
+    if (rc) {
         ka_fwd_log(o, KA_SEV_ERROR, "cannot commit the cursor");
         return;
     }
     pthread_mutex_lock(&o->mu);
-    o->uncommitted = 0;
+    o->uncommitted = all ? 0 : o->records - o->ready_records;
+    o->have_ready = false;
     o->st.commits++;
     pthread_mutex_unlock(&o->mu);
     o->last_commit_ms = now;
@@ -214,8 +259,7 @@ static void *reader_main(void *arg)
         pthread_mutex_unlock(&o->mu);
         if (rc == 1 && take_line(o, rec.line, rec.len)) continue;
         if (o->cur_batch && now - o->cur_batch->first_ms >= o->cfg.batch_ms) dispatch(o);
-        bool due = now - o->last_commit_ms >= o->cfg.commit_ms;
-        if (o->uncommitted && (due || (rc == 0 && !o->cur_batch))) barrier_commit(o, now);
+        commit_progress(o, now, rc == 0);
         update_lag(o, now);
     }
     return NULL;
@@ -437,6 +481,8 @@ static int out_setup(struct ka_forward *f, struct ka_fwd_out *o, size_t idx, cha
         snprintf(cname, sizeof cname, "fwd-%s", o->name);
         rc = ka_cursor_open(f->j, cname, &o->cur);
         if (rc) snprintf(why, sizeof why, "cursor %s: %s", cname, ka_strerror(rc));
+        o->n_marks = 4 * (size_t)o->cfg.concurrency + 4;
+        if (!rc && !(o->marks = calloc(o->n_marks, sizeof *o->marks))) rc = KA_ENOMEM;
     }
     for (int w = 0; !rc && w < o->cfg.concurrency; w++) {
         struct ka_fwd_worker_arg *wa = malloc(sizeof *wa);
@@ -469,6 +515,7 @@ static void out_teardown(struct ka_fwd_out *o)
     for (int w = 0; w < KA_FWD_MAX_WORKERS; w++)
         if (o->ctx[w]) o->ops->destroy(o->ctx[w]);
     ka_cursor_close(o->cur);
+    free(o->marks);
     ka_policy_free(o->policy);
     if (o->dl_fd >= 0) close(o->dl_fd);
     ka_buf_free(&o->scratch);

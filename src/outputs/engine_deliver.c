@@ -218,6 +218,7 @@ void *ka_fwd_worker(void *arg)
         if (rc == 0) {
             o->busy--;
             o->busy_events -= b->n;
+            if (b->marked) o->marks[b->seq % o->n_marks].done = true;
         }
         pthread_cond_broadcast(&o->cv);
         pthread_mutex_unlock(&o->mu);

@@ -1,6 +1,6 @@
 /*
  * engine_int.h - internals of the forwarding engine (include/kaudit/forward.h) shared by
- * engine.c (setup, reader, batching, cursor commits), engine_deliver.c (workers, retries,
+ * engine.c (setup, reader, batching, in-order cursor commits), engine_deliver.c (workers, retries,
  * backoff, dead letters) and engine_cfg.c (options).
  */
 #ifndef KA_ENGINE_INT_H
@@ -23,7 +23,17 @@ struct ka_fwd_batch {
     struct ka_out_event *oev; /* built when sealed */
     struct ka_event *scan;
     int64_t first_ms;         /* when its first event was added */
+    uint64_t seq;             /* journal mode: dispatch order, the slot of its position */
+    bool marked;              /* seq is valid (journal mode) */
     struct ka_fwd_batch *next;
+};
+
+/* Journal mode: the cursor position after the last record read when a batch was dispatched,
+   kept until every batch before it is confirmed too. */
+struct ka_fwd_mark {
+    struct ka_cursor_pos pos;
+    uint64_t records; /* records read at that position */
+    bool done;        /* the batch is confirmed */
 };
 
 struct ka_fwd_out {
@@ -49,6 +59,14 @@ struct ka_fwd_out {
     uint64_t busy_events; /* events in those batches */
     bool stop, caught_up, failed;
     uint64_t uncommitted; /* records read since the last commit */
+    uint64_t records;     /* records read (reader thread) */
+    /* In-order commits: marks[seq % n_marks] for batches seq_done .. seq_next - 1. */
+    struct ka_fwd_mark *marks;
+    size_t n_marks;
+    uint64_t seq_next, seq_done;
+    struct ka_cursor_pos ready; /* the latest position whose batches are all confirmed */
+    uint64_t ready_records;
+    bool have_ready;
     struct ka_forward_stats st;
     uint64_t bytes_read;
 

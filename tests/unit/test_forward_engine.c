@@ -1,7 +1,8 @@
 /*
  * test_forward_engine.c - the forwarding engine against a fake in-process output that injects
  * RETRY, PERMANENT and failed requests: backoff and retries, dead letters, the cursor moving
- * only after confirmation, and exactly one confirmation per event with concurrent batches.
+ * only after confirmation and in reading order (a batch stuck in retries holds the cursor but
+ * not the reading), and exactly one confirmation per event with concurrent batches.
  * Events are built here; nothing is read from ../shared.
  */
 #include <criterion/criterion.h>
@@ -23,6 +24,7 @@ static int fk_sends;      /* send calls */
 static int fk_fail_first; /* the first N sends fail as a whole */
 static int fk_always_retry;
 static int fk_delay_us;
+static int fk_hold = -1;  /* this event number is refused (RETRY) until reset */
 
 static int fk_create(const struct ka_out_url *u, const struct ka_out_opts *o, void **ctx,
                      char *err, size_t errlen)
@@ -65,7 +67,7 @@ static int fk_send(void *ctx, const struct ka_out_batch *b, const struct ka_buf 
         if (items[i].result == KA_OUT_PERMANENT) continue;
         int n = num_of(&b->ev[i]);
         /* every event with a number divisible by 7 is refused once (RETRY) */
-        bool retry = fk_always_retry || (n % 7 == 0 && call < fk_fail_first + 3);
+        bool retry = fk_always_retry || n == fk_hold || (n % 7 == 0 && call < fk_fail_first + 3);
         items[i].result = retry ? KA_OUT_RETRY : KA_OUT_OK;
         snprintf(items[i].reason, sizeof items[i].reason, "%s", retry ? "fake: 503" : "");
         if (!retry) {
@@ -90,6 +92,7 @@ static void reset_fake(void)
 {
     memset(fk_seen, 0, sizeof fk_seen);
     fk_sends = fk_fail_first = fk_always_retry = fk_delay_us = 0;
+    fk_hold = -1;
 }
 
 static void fill_journal(struct ka_journal *j, int from, int to)
@@ -296,6 +299,46 @@ Test(forward_engine, source_mode_and_options)
     cr_expect_eq(st.dead_lettered, 1);
     cr_expect_eq(st.batches, 3);
     ka_forward_stop(f);
+    ka_t_rmtree(dir);
+    free(dir);
+}
+
+/* One event refused forever: later batches are delivered and the reader goes on to the end of
+   the journal; the cursor is committed up to the batch before the stuck one and not past it, so
+   a restart replays from that batch on. */
+Test(forward_engine, stuck_batch_holds_cursor_not_reading)
+{
+    char *dir = ka_t_tmpdir(), dl[512];
+    snprintf(dl, sizeof dl, "%s/dead.jsonl", dir);
+    reset_fake();
+    fk_hold = 40;
+    struct ka_journal *j = open_journal(dir);
+    fill_journal(j, 0, NEV);
+    struct ka_forward *f = start(j, dl, 3, 0);
+    struct ka_forward_stats st;
+    for (int t = 0; t < 1000; t++) {
+        ka_forward_stats(f, 0, &st);
+        if (st.read == NEV && st.sent + st.dead_lettered == NEV - 1 && st.commits > 0) break;
+        usleep(10000);
+    }
+    cr_expect_eq(st.read, NEV, "the reader paused behind the stuck batch");
+    cr_expect_eq(st.sent, NEV - 1 - NEV / 50, "sent %llu", (unsigned long long)st.sent);
+    cr_expect_gt(st.commits, 0, "nothing committed although the first batches were confirmed");
+    cr_expect_eq(fk_seen[40], 0);
+    cr_expect_eq(fk_seen[39], 1);
+    cr_expect(!ka_forward_idle(f));
+    ka_forward_stop(f);
+    /* restart: the replay begins at the stuck batch (it starts at or before event 40) */
+    reset_fake();
+    f = start(j, dl, 3, 0);
+    cr_assert(wait_idle(f, 10000));
+    ka_forward_stats(f, 0, &st);
+    cr_expect_geq(st.read, NEV - 40, "replayed %llu", (unsigned long long)st.read);
+    cr_expect_lt(st.read, NEV, "replayed everything: the confirmed batches were not committed");
+    cr_expect_eq(fk_seen[40], 1);
+    cr_expect_eq(fk_seen[0], 0, "event 0 was committed and must not be replayed");
+    ka_forward_stop(f);
+    ka_journal_close(j);
     ka_t_rmtree(dir);
     free(dir);
 }

@@ -315,6 +315,44 @@ static void advance(struct ka_cursor *c, size_t n, bool commit)
         cr_assert_eq(ka_cursor_commit(c), KA_OK);
 }
 
+/* A position told after record 500 and committed after reading on into later segments: a
+   restart resumes right after record 500, in the rotated segment; a later one moves it on. */
+Test(journal, cursor_commit_at_earlier_position)
+{
+    struct ka_journal *j = jopen(1, 0, KA_JOURNAL_FULL_DROP);
+    cr_assert_eq(fill(j, 3, 1), KA_OK);
+    struct ka_cursor *c;
+    struct ka_tail_rec r;
+    struct ka_cursor_pos *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    cr_assert_eq(ka_cursor_open(j, "late", &c), KA_OK);
+    ka_cursor_tell(c, a); /* where it opened: the oldest segment's start */
+    cr_assert_eq(ka_cursor_commit_at(c, a), KA_OK);
+    advance(c, 500, false);
+    ka_cursor_tell(c, a);
+    cr_assert(a->t.set);
+    advance(c, 2000, false); /* past at least one rotation */
+    ka_cursor_tell(c, b);
+    struct ka_journal_stats st;
+    ka_journal_stats(j, &st);
+    cr_assert_geq(st.segments, 3);
+    cr_assert_eq(ka_cursor_commit_at(c, a), KA_OK);
+    ka_cursor_close(c);
+    cr_assert_eq(ka_cursor_open(j, "late", &c), KA_OK);
+    cr_assert_eq(ka_cursor_next(c, &r, 200), 1);
+    cr_assert(strstr(r.line, "\"b\":5,\"i\":0,") != NULL, "resumed at %.60s", r.line);
+    /* b was told by the first follower; it names the same place in the same file */
+    advance(c, 10, false);
+    cr_assert_eq(ka_cursor_commit_at(c, b), KA_OK);
+    ka_cursor_close(c);
+    cr_assert_eq(ka_cursor_open(j, "late", &c), KA_OK);
+    cr_assert_eq(ka_cursor_next(c, &r, 200), 1);
+    cr_assert(strstr(r.line, "\"b\":25,\"i\":0,") != NULL, "resumed at %.60s", r.line);
+    ka_cursor_close(c);
+    free(a);
+    free(b);
+    ka_journal_close(j);
+}
+
 Test(journal, retention_waits_for_every_cursor)
 {
     struct ka_journal *j = jopen(1, 0, KA_JOURNAL_FULL_DROP);

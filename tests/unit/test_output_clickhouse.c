@@ -1,11 +1,15 @@
 /*
  * test_output_clickhouse.c - the ClickHouse output offline: the exact JSONEachRow bytes of a
  * batch, the size limit, URL parameters, and the DDL for 18.16, current and Distributed.
+ * Also the SELECT of `kaudit query` against ClickHouse (chquery.h) and the gzip default.
  * The event is written here; nothing is read from ../shared.
  */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../../src/outputs/clickhouse/ch.h"
+#include "kaudit/chquery.h"
 #include "kaudit/output.h"
 
 static const char ka_t_ev[] =
@@ -78,4 +82,100 @@ Test(output_clickhouse, bad_params)
         cr_assert_eq(ka_out_url_parse(bad[i], &u, err, sizeof err), KA_OK);
         cr_expect_eq(ops->create(&u, &o, &ctx, err, sizeof err), KA_EINVAL, "%s", bad[i]);
     }
+}
+
+/* ---- kaudit query against ClickHouse: the SELECT (the live rows: query_clickhouse.sh) ---- */
+
+
+static char *chq_sql(struct ka_query *q)
+{
+    struct ka_chq *c = NULL;
+    char err[200] = "";
+    struct ka_buf b;
+    cr_assert_eq(ka_chq_open("clickhouse://127.0.0.1:1/db1?table=t1", NULL, &c, err, sizeof err),
+                 KA_OK, "%s", err);
+    ka_buf_init(&b, 1u << 20);
+    cr_assert_eq(ka_chq_sql(c, q, &b), KA_OK);
+    char *s = strdup(b.p);
+    ka_buf_free(&b);
+    ka_chq_close(c);
+    return s;
+}
+
+Test(chquery, translates_filters)
+{
+    struct ka_query q;
+    struct ka_diag d = {0};
+    ka_query_init(&q);
+    cr_assert_eq(ka_query_add_users(&q, "system:serviceaccount:*,a?c,50%_x", &d), KA_OK);
+    cr_assert_eq(ka_query_add_verbs(&q, "delete", &d), KA_OK);
+    cr_assert_eq(ka_query_add_resources(&q, "pods/exec,deployments.apps", &d), KA_OK);
+    cr_assert_eq(ka_query_add_codes(&q, "4xx,!404", &d), KA_OK);
+    cr_assert_eq(ka_query_add_grep(&q, "it's", &d), KA_OK);
+    cr_assert_eq(ka_query_add_groups(&q, "sys*", &d), KA_OK);
+    char *s = chq_sql(&q);
+    cr_assert(strstr(s, "FROM `db1`.`t1` WHERE 1"), "%s", s);
+    cr_assert(strstr(s, "(user LIKE 'system:serviceaccount:%' OR user LIKE 'a_%c' OR "
+                        "user = '50%_x')"), "%s", s);
+    cr_assert(strstr(s, " AND (verb = 'delete')"), "%s", s);
+    cr_assert(strstr(s, "(resource != '' AND resource = 'pods' AND subresource = 'exec') OR "
+                        "(resource != '' AND resource = 'deployments' AND api_group = 'apps' AND "
+                        "subresource = '')"), "%s", s);
+    cr_assert(strstr(s, " AND ((code >= 400 AND code <= 499)) AND NOT (code >= 404 AND code <= 404)"),
+              "%s", s);
+    cr_assert(strstr(s, "position(raw, 'it\\'s') > 0"), "%s", s);
+    cr_assert(strstr(s, "arrayExists(x -> (x LIKE 'sys%'), groups)"), "%s", s);
+    /* requests mode: the latest stage over the whole table, duplicates dropped */
+    cr_assert(strstr(s, "max(indexOf("), "%s", s);
+    cr_assert(strstr(s, "LIMIT 1 BY audit_id, stage"), "%s", s);
+    cr_assert(strstr(s, "FORMAT RowBinary"), "%s", s);
+    free(s);
+    ka_query_free(&q);
+    ka_diag_free(&d);
+}
+
+Test(chquery, like_escapes_and_stage_modes)
+{
+    struct ka_query q;
+    struct ka_diag d = {0};
+    ka_query_init(&q);
+    cr_assert_eq(ka_query_add_namespaces(&q, "a_b*\\", &d), KA_OK);
+    cr_assert_eq(ka_query_set_stage(&q, "ResponseStarted", &d), KA_OK);
+    cr_assert_eq(ka_query_set_since(&q, "2025-03-10T09:00:00.5Z", 0, &d), KA_OK);
+    char *s = chq_sql(&q);
+    /* '_' and '\' are literal in a glob: escaped for LIKE, then for the string literal */
+    cr_assert(strstr(s, "namespace LIKE 'a\\\\_b%\\\\\\\\'"), "%s", s);
+    cr_assert(strstr(s, " AND stage = 'ResponseStarted'"), "%s", s);
+    cr_assert(!strstr(s, "max(indexOf("), "%s", s);
+    cr_assert(strstr(s, "time >= toDateTime(1741597200) AND time_us >= 1741597200500000"), "%s", s);
+    free(s);
+    ka_query_free(&q);
+    ka_diag_free(&d);
+}
+
+Test(chquery, rejects_other_urls)
+{
+    struct ka_chq *c = NULL;
+    char err[200] = "";
+    cr_assert_eq(ka_chq_open("loki://127.0.0.1:1/", NULL, &c, err, sizeof err), KA_EINVAL);
+    cr_assert(strstr(err, "clickhouse"));
+    cr_assert_null(c);
+}
+
+Test(clickhouse, gzip_default_off_on_loopback_only)
+{
+    cr_assert(ka_ch_loopback("127.0.0.1"));
+    cr_assert(ka_ch_loopback("localhost"));
+    cr_assert(ka_ch_loopback("::1"));
+    cr_assert(!ka_ch_loopback("10.0.0.1"));
+    cr_assert(!ka_ch_loopback("ch.example"));
+    struct ka_ch *c = mk("clickhouse://127.0.0.1:8123/db");
+    cr_assert(!c->gzip);
+    ka_output_find("clickhouse")->destroy(c);
+    c = mk("clickhouse://127.0.0.1:8123/db?gzip=1");
+    cr_assert(c->gzip);
+    ka_output_find("clickhouse")->destroy(c);
+    c = mk("clickhouse://ch.example:8123/db");
+    cr_assert(c->gzip);
+    ka_output_find("clickhouse")->destroy(c);
 }

@@ -261,24 +261,59 @@ int64_t tail_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void ka_tail_tell(const struct ka_tail *t, struct ka_tail_pos *pos)
+{
+    struct tail_id id;
+    pos->set = t->have_pos;
+    if (!t->have_pos)
+        return;
+    bool in_cur = t->have_cur && t->pos_serial == t->cur.serial;
+    if (in_cur)
+        tail_src_id(&t->cur, &id);
+    else
+        id = t->pos_id;
+    pos->serial = in_cur ? t->pos_serial : 0;
+    pos->off = t->pos_off;
+    pos->dev = id.dev;
+    pos->ino = id.ino;
+    pos->fp = id.fp;
+    pos->fp_len = id.fp_len;
+    pos->ts_ms = id.ts_ms;
+    pos->live_ms = in_cur ? t->cur.live_ms : t->pos_live_ms;
+    snprintf(pos->name, sizeof pos->name, "%s", in_cur ? t->cur.name : t->pos_name);
+}
+
 int ka_tail_commit(struct ka_tail *t)
 {
-    if (!t->o.checkpoint_path || !t->have_pos)
+    struct ka_tail_pos *pos = malloc(sizeof *pos);
+    if (!pos)
+        return KA_ENOMEM;
+    ka_tail_tell(t, pos);
+    int rc = ka_tail_commit_at(t, pos);
+    free(pos);
+    return rc;
+}
+
+int ka_tail_commit_at(struct ka_tail *t, const struct ka_tail_pos *pos)
+{
+    if (!t->o.checkpoint_path || !pos->set)
         return KA_OK;
     struct tail_ckpt c;
-    const char *name = t->pos_name;
-    int64_t live_ms = t->pos_live_ms;
+    const char *name = pos->name;
+    int64_t live_ms = pos->live_ms;
+    /* Still the file being read: its identity and size as they are now. */
+    bool in_cur = pos->serial && t->have_cur && pos->serial == t->cur.serial;
     memset(&c, 0, sizeof c);
-    if (t->have_cur && t->pos_serial == t->cur.serial) {
+    if (in_cur) {
         tail_src_id(&t->cur, &c.id);
         name = t->cur.name;
         c.size = t->cur.off > t->cur.seen_size ? t->cur.off : t->cur.seen_size;
         live_ms = t->cur.live_ms;
     } else {
-        c.id = t->pos_id;
-        c.size = t->pos_off;
+        c.id = (struct tail_id){pos->dev, pos->ino, pos->fp_len, pos->fp, pos->ts_ms};
+        c.size = pos->off;
     }
-    c.off = t->pos_off;
+    c.off = pos->off;
     c.wall_ms = tail_wall_ms();
     if (c.id.ts_ms == TAIL_TS_NONE) {
         /*
@@ -290,7 +325,7 @@ int ka_tail_commit(struct ka_tail *t)
         struct stat st;
         if (stat(t->o.path, &st) == 0 && (uint64_t)st.st_dev == c.id.dev &&
             (uint64_t)st.st_ino == c.id.ino) {
-            if (t->have_cur && t->pos_serial == t->cur.serial)
+            if (in_cur)
                 t->cur.live_ms = c.wall_ms;
         } else if (live_ms > 0) {
             c.wall_ms = live_ms;

@@ -54,12 +54,18 @@ struct ka_ch {
 int ka_ch_query(struct ka_ch *c, const char *sql, size_t sqllen, const char *query_param,
                 const char *encoding, struct ka_buf *resp, long *status, char *err,
                 size_t errlen);
+/* Sets credentials, TLS files and NOSIGNAL of c on a reset curl handle (CURL *). */
+void ka_ch_setopts(struct ka_ch *c, void *handle);
 int ka_ch_version(struct ka_ch *c, char *err, size_t errlen);
 /* Compares the server's columns and engine with the DDL; appends findings to report (one per
    line). Returns KA_OK when the table matches, KA_EINVAL when not, KA_EIO when unreachable. */
 int ka_ch_check(struct ka_ch *c, struct ka_buf *report);
 /* Creates the database and tables when they do not exist. */
 int ka_ch_create(struct ka_ch *c, char *err, size_t errlen);
+
+/* Whether host names the loopback interface (localhost, 127.0.0.0/8, ::1): gzip is off by
+   default there, where compressing costs CPU and saves no network. */
+bool ka_ch_loopback(const char *host);
 
 /* Appends one JSONEachRow row (with LF) for e; cluster is the `cluster` column. */
 int ka_ch_row(const struct ka_out_event *e, const char *cluster, struct ka_buf *b);

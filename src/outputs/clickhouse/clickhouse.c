@@ -1,7 +1,8 @@
 /*
  * clickhouse.c - the ClickHouse output: clickhouse://[user:password@]HOST[:8123]/DB?table=T
  * (clickhouses:// for HTTPS, default port 8443). Batches go as one
- * `INSERT INTO DB.T FORMAT JSONEachRow` over HTTP, gzip-compressed by default; on first use
+ * `INSERT INTO DB.T FORMAT JSONEachRow` over HTTP, gzip-compressed (level 1) by default except
+ * to a loopback host (localhost, 127.0.0.0/8, ::1: gzip=1 turns it on there); on first use
  * the output detects the server version and creates (schema=create, the default) or checks
  * (schema=check) the table. Parameters: table, schema=create|check|none, gzip, cluster (value
  * of the `cluster` column), ttl_days, distributed=CLUSTER (create T_local + a Distributed T).
@@ -47,18 +48,7 @@ int ka_ch_query(struct ka_ch *c, const char *sql, size_t sqllen, const char *que
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(c->opts.timeout_ms > 0 ? c->opts.timeout_ms : 10000));
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    if (c->user[0]) {
-        curl_easy_setopt(h, CURLOPT_USERNAME, c->user);
-        curl_easy_setopt(h, CURLOPT_PASSWORD, c->password);
-    }
-    if (c->opts.ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, c->opts.ca_file);
-    if (c->opts.cert_file) curl_easy_setopt(h, CURLOPT_SSLCERT, c->opts.cert_file);
-    if (c->opts.key_file) curl_easy_setopt(h, CURLOPT_SSLKEY, c->opts.key_file);
-    if (c->opts.insecure) {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    ka_ch_setopts(c, h);
     if (encoding) {
         snprintf(hdr, sizeof hdr, "Content-Encoding: %s", encoding);
         hl = curl_slist_append(hl, hdr);
@@ -79,6 +69,23 @@ int ka_ch_query(struct ka_ch *c, const char *sql, size_t sqllen, const char *que
     for (char *p = err; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
     return KA_EIO;
+}
+
+void ka_ch_setopts(struct ka_ch *c, void *handle)
+{
+    CURL *h = handle;
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (c->user[0]) {
+        curl_easy_setopt(h, CURLOPT_USERNAME, c->user);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, c->password);
+    }
+    if (c->opts.ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, c->opts.ca_file);
+    if (c->opts.cert_file) curl_easy_setopt(h, CURLOPT_SSLCERT, c->opts.cert_file);
+    if (c->opts.key_file) curl_easy_setopt(h, CURLOPT_SSLKEY, c->opts.key_file);
+    if (c->opts.insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
 }
 
 int ka_ch_version(struct ka_ch *c, char *err, size_t errlen)
@@ -122,6 +129,11 @@ static int ident_ok(const char *s)
            strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
+bool ka_ch_loopback(const char *host)
+{
+    return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1");
+}
+
 static int parse_params(struct ka_ch *c, const struct ka_out_url *u, char *err, size_t errlen)
 {
     const char *t = ka_out_url_param(u, "table"), *sm = ka_out_url_param(u, "schema");
@@ -131,7 +143,7 @@ static int parse_params(struct ka_ch *c, const struct ka_out_url *u, char *err, 
     snprintf(c->table, sizeof c->table, "%s", t ? t : "audit_events");
     snprintf(c->cluster, sizeof c->cluster, "%s", cl ? cl : "");
     snprintf(c->distributed, sizeof c->distributed, "%s", d ? d : "");
-    c->gzip = ka_out_bool(ka_out_url_param(u, "gzip"), 1) == 1;
+    c->gzip = ka_out_bool(ka_out_url_param(u, "gzip"), !ka_ch_loopback(u->host)) == 1;
     c->schema_mode = !sm || !strcmp(sm, "create") ? 1 : !strcmp(sm, "check") ? 2 : !strcmp(sm, "none") ? 0 : -1;
     if (!ident_ok(c->db) || !ident_ok(c->table) || (d && !ident_ok(d))) {
         snprintf(err, errlen, "clickhouse: database, table and cluster names are [A-Za-z0-9_]");
