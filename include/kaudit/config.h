@@ -162,6 +162,14 @@ struct ka_serve_redact_path {
     const char *resource, *path;
 };
 
+/* One forwarding output (forward.outputs[]): see include/kaudit/forward.h. */
+struct ka_serve_output {
+    const char *name, *url, *policy;
+    struct ka_cfg_strs options; /* "key=value" engine options or URL parameters */
+};
+
+enum ka_cfg_matching { KA_CFG_MATCH_FIRST = 0, KA_CFG_MATCH_ALL = 1 };
+
 /* Every collector key, filled by ka_cfg_fill() from a struct ka_cfg made with the table. */
 struct ka_serve_cfg {
     const char *listen, *data_dir;
@@ -172,6 +180,7 @@ struct ka_serve_cfg {
     unsigned long long body_max, event_max, header_max;
     long long idle_timeout_ms, request_timeout_ms;
     long long connections;
+    long long retry_after_ms;
     unsigned long long segment_size;
     long long segment_backups;
     bool compress;
@@ -186,7 +195,21 @@ struct ka_serve_cfg {
     const char *default_cluster;
     bool cluster_from_path;
     int cluster_from_cert; /* enum ka_cfg_from_cert */
+    bool store_enabled;
+    long long store_max_age_ms;
+    unsigned long long store_max_size;
+    bool detect_enabled;
+    struct ka_cfg_strs detect_rules;
+    int detect_min_priority; /* index in ka_cfg_priority_choices: Falco's priorities, most
+                                severe first, as enum ka_prio numbers them */
+    int detect_matching;     /* enum ka_cfg_matching */
+    const char *alerts_file, *alerts_webhook, *alerts_syslog;
+    bool alerts_stdout;
+    struct ka_cfg_items outputs; /* struct ka_serve_output */
 };
+
+/* "emergency", "alert", "critical", "error", "warning", "notice", "info", "debug". */
+extern const char *const ka_cfg_priority_choices[];
 
 /* The collector's key table (sections server, tls, auth, limits, journal, retention,
    redaction, policy, inputs, clusters). */

@@ -2,8 +2,10 @@
  * cmd_serve.c - `kaudit serve`: the collector. Reads the configuration (one YAML file, flags
  * override its keys), opens the journal under the data directory, starts the webhook intake
  * and the file inputs (inputs.files) and runs until SIGTERM/SIGINT; SIGHUP reloads the policy
- * and reopens the dead-letter file. Shutdown order: file inputs (they append what they hold
- * and commit their checkpoints), then the webhook server, then the journal.
+ * and reopens the dead-letter file. The journal consumers (store, detection, forwarding;
+ * serve_consumers.c) run beside the intake. Shutdown order: file inputs (they append what they
+ * hold and commit their checkpoints), then the webhook server, then the consumers (each
+ * commits its cursor), then the journal.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +19,7 @@
 
 #include "../inputs/files/files_input.h"
 #include "cmds.h"
+#include "serve_consumers.h"
 #include "kaudit/buf.h"
 #include "kaudit/config.h"
 #include "kaudit/err.h"
@@ -177,13 +180,21 @@ static void run(struct ka_webhook_server *s, const sigset_t *set)
     }
 }
 
-/* retry_after_sec: limits.retry_after, which has no field in struct ka_serve_cfg. */
-static int serve(const struct ka_serve_cfg *sc, int retry_after_sec, const sigset_t *set)
+static int serve(const struct ka_serve_cfg *sc, const sigset_t *set)
 {
     struct ka_journal *j = NULL;
     if (open_journal(sc, &j)) return KA_EXIT_INTERNAL;
-    struct ka_webhook_opts wo = {
-        .cfg = sc, .data_dir = sc->data_dir, .retry_after_sec = retry_after_sec, .log = log_line};
+    struct serve_consumers *cons = NULL;
+    struct serve_consumers_opts co = {.log = log_line};
+    if (serve_consumers_start(sc, j, &co, &cons) != KA_OK) {
+        ka_journal_close(j);
+        return KA_EXIT_USAGE;
+    }
+    /* Retry-After in whole seconds, rounded up (the key's minimum is 1s). */
+    struct ka_webhook_opts wo = {.cfg = sc,
+                                 .data_dir = sc->data_dir,
+                                 .retry_after_sec = (int)((sc->retry_after_ms + 999) / 1000),
+                                 .log = log_line};
     ka_webhook_journal_sink(j, &wo.sink);
     struct ka_diag d = {0};
     struct ka_webhook_server *s = NULL;
@@ -191,12 +202,14 @@ static int serve(const struct ka_serve_cfg *sc, int retry_after_sec, const sigse
     print_diag(&d);
     ka_diag_free(&d);
     if (rc) {
+        serve_consumers_stop(cons);
         ka_journal_close(j);
         return rc == KA_ENOMEM ? KA_EXIT_INTERNAL : KA_EXIT_USAGE;
     }
     struct ka_files_input *files = NULL;
     if (ka_files_start(s, sc, log_line, NULL, &files) != KA_OK) {
         ka_webhook_stop(s, 0);
+        serve_consumers_stop(cons);
         ka_journal_close(j);
         return KA_EXIT_USAGE;
     }
@@ -208,6 +221,7 @@ static int serve(const struct ka_serve_cfg *sc, int retry_after_sec, const sigse
     run(s, set);
     ka_files_stop(files);
     ka_webhook_stop(s, (int)sc->request_timeout_ms);
+    serve_consumers_stop(cons);
     ka_journal_close(j);
     return KA_EXIT_OK;
 }
@@ -234,9 +248,7 @@ int ka_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* Whole seconds for the header, rounded up (the key's minimum is 1s). */
-    long long ra_ms = ka_cfg_duration_ms(cfg, "limits.retry_after");
-    int rc = serve(&sc, (int)((ra_ms + 999) / 1000), &set);
+    int rc = serve(&sc, &set);
     ka_cfg_free(cfg);
     return rc;
 }
