@@ -116,7 +116,8 @@ int ka_journal_open(const struct ka_journal_opts *o, struct ka_journal **out)
         goto fail;
     struct stat st;
     if (stat(j->path, &st) == 0 && st.st_size > 0 && jr_ends_partial(j->path, st.st_size))
-        j->broken = true; /* a crash mid-line: the next append starts a new segment */
+        j->broken = j->torn_at_open = true; /* a crash mid-line: the next append starts a new
+                                               segment */
     /* The live file exists from the start, so a cursor always has a file to begin with. */
     int fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -218,7 +219,11 @@ static int recover(struct ka_journal *j)
     }
     j->broken = false;
     j->dir_dirty = true;
-    jr_log(j, KA_SEV_WARNING, "journal: started a new segment after an I/O error");
+    jr_log(j, KA_SEV_WARNING, j->torn_at_open
+                                  ? "journal: the live segment ended in a torn line (a crash "
+                                    "mid-write); it was set aside and a new segment started"
+                                  : "journal: started a new segment after an I/O error");
+    j->torn_at_open = false;
     return KA_OK;
 }
 

@@ -46,6 +46,7 @@ struct ka_journal {
     uint64_t written_seq;
     struct jr_waiter *head, *tail;
     bool syncing, broken;
+    bool torn_at_open; /* broken because the live file ended in a torn line at open */
     unsigned gen;             /* bumped by each recovery (new segment after an error) */
     int sync_fd;              /* read-only descriptor on the live segment, -1 before a write */
     int retired[JR_MAX_RETIRED]; /* rotated segments not fsynced yet */

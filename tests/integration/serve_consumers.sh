@@ -96,7 +96,11 @@ stop() {
     wait "$PID" || die "serve exited non-zero after SIGTERM"
     PID=
 }
-journal() { cat "$D"/journal/audit*.log; }
+journal() { # every segment (gzipped too), each ended by a newline
+    for f in "$D"/journal/audit*.log "$D"/journal/audit*.log.gz; do
+        [ -e "$f" ] && { zcat -f "$f"; echo; }
+    done | grep -v '^$'
+}
 requests() { journal | jq -r .auditID | sort -u | wc -l; }
 keys_journal() { journal | jq -r '.auditID + " " + .stage' | sort -u; }
 keys_syslog() { jq -r '.auditID + " " + .stage' "$T/syslog.out" 2>/dev/null | sort -u; }
@@ -119,8 +123,7 @@ got=$(stored)
 [ "$got" = "$want_req" ] && ok "store: $got requests, as in the journal" ||
     bad "store: $got requests, the journal has $want_req"
 
-journal >"$T/journal.log"
-"$KAUDIT" detect -o json "$T/journal.log" 2>/dev/null |
+"$KAUDIT" detect -o json "$D/journal/audit.log" 2>/dev/null |
     jq -r '.output_fields["ka.auditid"] + " " + .rule' | sort >"$T/offline"
 alerts >"$T/live"
 n_off=$(wc -l <"$T/offline")
