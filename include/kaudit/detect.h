@@ -83,6 +83,9 @@ struct ka_detect_opts {
                                   kaudit.sequence): at most this many keys in each context's
                                   LRU (1 .. KA_DETECT_STATE_KEYS_MAX); 0 =
                                   KA_DETECT_STATE_KEYS_DEFAULT */
+    int no_index;              /* 1: evaluate every active rule on every event instead of only
+                                  the rules the rule index (prefilter) leaves; results are the
+                                  same either way (for tests and benchmarks) */
 };
 
 /* Fills o with Falco's defaults: first, debug, hostname NULL, state_max_keys 0 (default). */
@@ -114,6 +117,8 @@ struct ka_detect_stats {
     size_t rules_disabled; /* enabled: false, or below the minimum priority */
     size_t macros, macros_compiled, lists;
     size_t fields;         /* distinct (field, argument) slots */
+    size_t index_fields;   /* fields of the rule index (0: every rule runs on every event) */
+    const char *index_field[4]; /* their names, the one constraining most rules first */
 };
 void ka_detect_stats(const struct ka_detect *d, struct ka_detect_stats *out);
 

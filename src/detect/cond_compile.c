@@ -2,7 +2,8 @@
  * cond_compile.c - turns a rule's condition (plus its exceptions) into an evaluation tree:
  * macros inlined (each compiled once and shared), list names expanded into hash sets, fields
  * resolved through the catalogue into numbered slots, regexes compiled once (PCRE2, anchored at
- * both ends), case-insensitive operands lower-cased, numbers parsed.
+ * both ends), case-insensitive operands lower-cased, numbers parsed, and `or` operands that
+ * test one scalar field with one operator fused into a single `anyof` check.
  *
  * Exceptions are compiled as Falco does: `cond and not (alt or alt ...)` per exception, each
  * alternative being `f1 c1 v1 and f2 c2 v2 ...` for one values tuple; a single-field exception
@@ -376,6 +377,65 @@ static struct kd_cnode *compile_macro(struct cc *c, const struct kd_node *n)
     return r;
 }
 
+/* A check that can join others on the same field in one `anyof` check. */
+static bool fusable(const struct kd_cnode *k)
+{
+    return k && k->kind == KD_CHECK && k->mod == KD_MOD_NONE && !k->num && k->nv == 1 &&
+           !(k->f->is_list && k->f->index < 0) &&
+           (k->op == KD_OP_EQ || k->op == KD_OP_CONTAINS || k->op == KD_OP_ICONTAINS ||
+            k->op == KD_OP_STARTSWITH || k->op == KD_OP_ENDSWITH);
+}
+
+/* The operands of or-node cn at and after i that fuse with kid i; 1 = none but itself. */
+static size_t fuse_count(const struct kd_cnode *cn, size_t i)
+{
+    size_t m = 1;
+    for (size_t j = i + 1; j < cn->nkids; j++)
+        m += fusable(cn->kids[j]) && cn->kids[j]->f == cn->kids[i]->f &&
+             cn->kids[j]->op == cn->kids[i]->op;
+    return m;
+}
+
+/*
+ * `f op a or ... or f op b` -> `f op anyof (a, ..., b)` for scalar fields: one extraction and
+ * one dispatch instead of one per value, same result (each operand compares the field's first
+ * value; with no value all are false, as anyof is). The fused check takes the place of the
+ * first operand; `or` does not depend on the order of side-effect-free operands.
+ */
+static void fuse_or(struct cc *c, struct kd_cnode *cn)
+{
+    for (size_t i = 0; i < cn->nkids && c->rc == KA_OK; i++) {
+        struct kd_cnode *a = cn->kids[i];
+        size_t m = fusable(a) ? fuse_count(cn, i) : 1;
+        if (m < 2)
+            continue;
+        struct kd_cnode *f = cc_alloc(c, sizeof(*f));
+        const char **vs = cc_alloc(c, m * sizeof(*vs));
+        size_t *vn = cc_alloc(c, m * sizeof(*vn)), keep = i + 1;
+        pcre2_code **re = cc_alloc(c, (m + 1) * sizeof(pcre2_code *));
+        int64_t *vnum = cc_alloc(c, (m + 1) * sizeof(*vnum));
+        if (!f || !vs || !vn || !re || !vnum)
+            return;
+        *f = *a;
+        f->mod = KD_MOD_ANYOF;
+        f->vs = vs;
+        f->vn = vn;
+        f->re = re;
+        f->vnum = vnum;
+        f->nv = 0;
+        for (size_t j = i; j < cn->nkids; j++) {
+            struct kd_cnode *k = cn->kids[j];
+            if (j == i || (fusable(k) && k->f == a->f && k->op == a->op)) {
+                vs[f->nv] = k->vs[0];
+                vn[f->nv++] = k->vn[0];
+            } else
+                cn->kids[keep++] = k;
+        }
+        cn->kids[i] = f;
+        cn->nkids = keep;
+    }
+}
+
 static struct kd_cnode *compile_node(struct cc *c, const struct kd_node *n)
 {
     if (c->depth > KA_DETECT_MAX_DEPTH * 4) {
@@ -402,6 +462,8 @@ static struct kd_cnode *compile_node(struct cc *c, const struct kd_node *n)
         ok = ok && cn->kids[i];
     }
     c->depth--;
+    if (ok && cn->kind == KD_OR)
+        fuse_or(c, cn);
     return ok ? cn : NULL;
 }
 

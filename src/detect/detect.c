@@ -363,6 +363,8 @@ int ka_detect_compile(struct ka_detect *d, struct ka_diag *diag)
                     d->rules_skipped);
     if (rc == KA_OK && diag->n_errors > errs)
         rc = KA_EINVAL;
+    if (rc == KA_OK)
+        rc = kd_pf_build(d);
     if (rc != KA_OK) {
         d->failed = true;
         return rc;
@@ -382,6 +384,8 @@ void ka_detect_stats(const struct ka_detect *d, struct ka_detect_stats *out)
     out->macros_compiled = d->macros_compiled;
     out->lists = d->nlists;
     out->fields = d->nfields;
+    out->index_fields = kd_pf_fields(d, out->index_field,
+                                     sizeof(out->index_field) / sizeof(out->index_field[0]));
 }
 
 void ka_detect_each_rule(const struct ka_detect *d,
@@ -410,7 +414,9 @@ int ka_detect_ctx_new(const struct ka_detect *d, struct ka_detect_ctx **out)
         return KA_ENOMEM;
     c->d = d;
     c->md = pcre2_match_data_create(1, NULL);
-    if (!c->md || ka_dctx_new((unsigned)(d->nfields ? d->nfields : 1), &c->x) != KA_OK ||
+    c->cand = calloc(kd_pf_words(d) + 1, sizeof(uint64_t));
+    if (!c->md || !c->cand ||
+        ka_dctx_new((unsigned)(d->nfields ? d->nfields : 1), &c->x) != KA_OK ||
         (d->nstate && kd_state_new(d, &c->st) != KA_OK)) {
         ka_detect_ctx_free(c);
         return KA_ENOMEM;
@@ -427,7 +433,44 @@ void ka_detect_ctx_free(struct ka_detect_ctx *c)
         ka_dctx_free(c->x);
     kd_state_free(c->st);
     pcre2_match_data_free(c->md);
+    free(c->cand);
     free(c);
+}
+
+/* Runs active rule r on the current event: 0 to go on, 1 when evaluation should stop (rule
+   matching first, no stateful rules), 2 when eval must return *ret (an error, or the
+   callback's non-zero value). */
+static int run_rule(struct ka_detect_ctx *c, const struct kd_rule *r, ka_detect_fn fn, void *ud,
+                    int *hits, bool *first_done, int *ret)
+{
+    const struct ka_detect *d = c->d;
+    if ((*first_done && !r->st) || !kd_eval(c, r->root))
+        return 0;
+    if (r->st) { /* stateful rules are always fed and never suppressed by `first` */
+        int f = kd_state_feed(c, r);
+        if (f < 0)
+            *ret = f;
+        if (f <= 0)
+            return f < 0 ? 2 : 0;
+    }
+    (*hits)++;
+    if (fn) {
+        struct ka_detect_match m = {
+            .rule = r->name, .priority = r->prio, .tags = (const char *const *)r->tags,
+            .n_tags = r->ntags, .ev = c->ev, .time_ns = c->time_ns, .priv_rule = r,
+            .priv_ctx = c,
+        };
+        int e = fn(ud, &m);
+        if (e != 0) {
+            *ret = e;
+            return 2;
+        }
+    }
+    if (d->o.matching == KA_DETECT_FIRST && !r->st) {
+        *first_done = true;
+        return d->nstate ? 0 : 1;
+    }
+    return 0;
 }
 
 int ka_detect_eval(struct ka_detect_ctx *c, const struct ka_event *ev, ka_detect_fn fn,
@@ -441,36 +484,21 @@ int ka_detect_eval(struct ka_detect_ctx *c, const struct ka_event *ev, ka_detect
     c->err = KA_OK;
     c->time_ns = ev->stageTimestamp.sec * 1000000000LL + ev->stageTimestamp.nsec;
     ka_dctx_reset(c->x, ev, c->evt_num, d->hostname);
+    kd_pf_select(c, c->cand); /* the rules left out would evaluate to false */
     int hits = 0;
     bool first_done = false; /* rule_matching first: a stateless rule has alerted */
-    for (size_t i = 0; i < d->nactive; i++) {
-        const struct kd_rule *r = d->active[i];
-        if ((first_done && !r->st) || !kd_eval(c, r->root))
-            continue;
-        if (r->st) { /* stateful rules are always fed and never suppressed by `first` */
-            int f = kd_state_feed(c, r);
-            if (f < 0)
-                return f;
-            if (f == 0)
-                continue;
-        }
-        hits++;
-        if (fn) {
-            struct ka_detect_match m = {
-                .rule = r->name, .priority = r->prio, .tags = (const char *const *)r->tags,
-                .n_tags = r->ntags, .ev = ev, .time_ns = c->time_ns, .priv_rule = r,
-                .priv_ctx = c,
-            };
-            int e = fn(ud, &m);
-            if (e != 0)
-                return e;
-        }
-        if (d->o.matching == KA_DETECT_FIRST && !r->st) {
-            first_done = true;
-            if (!d->nstate)
-                break;
+    size_t words = kd_pf_words(d);
+    for (size_t w = 0; w < words; w++) {
+        for (uint64_t m = c->cand[w]; m; m &= m - 1) {
+            size_t i = w * 64 + (size_t)__builtin_ctzll(m);
+            int ret = 0, rc = run_rule(c, d->active[i], fn, ud, &hits, &first_done, &ret);
+            if (rc == 2)
+                return ret;
+            if (rc == 1)
+                goto done;
         }
     }
+done:
     if (c->err == KA_ENOMEM)
         return KA_ENOMEM;
     return hits;

@@ -255,6 +255,7 @@ struct ka_detect {
     size_t nstate;            /* active stateful rules (ids 0 .. nstate-1) */
     size_t state_max_keys;    /* LRU bound of each context's state */
     size_t macros_compiled, rules_skipped, rules_disabled;
+    struct kd_pf *pf;         /* rule index (prefilter.c), or NULL */
 };
 
 struct kd_list *kd_find_list(const struct ka_detect *d, const char *name);
@@ -302,6 +303,7 @@ int kd_state_compile(struct ka_detect *d, struct kd_rule *r, struct ka_diag *dia
 int kd_compile_output(struct ka_detect *d, struct kd_rule *r, struct ka_diag *diag);
 
 /* ---- evaluation ---- */
+#define KD_LOW_MAX 4096u /* longest value icontains lower-cases once per event */
 struct ka_detect_ctx {
     const struct ka_detect *d;
     struct ka_dctx *x;
@@ -311,8 +313,23 @@ struct ka_detect_ctx {
     int64_t time_ns;
     int err;                  /* first extraction error of the event */
     struct kd_state *st;      /* state of the stateful rules, or NULL */
+    uint64_t *cand;           /* candidate rules of the current event (kd_pf_words words) */
+    /* the last value lower-cased for icontains (valid for event low_evt; values of one event
+       stay put in the extraction arena, so the pointer identifies the value) */
+    uint64_t low_evt;
+    const char *low_src;
+    char low[KD_LOW_MAX];
 };
 bool kd_eval(struct ka_detect_ctx *c, const struct kd_cnode *n);
+
+/* prefilter.c: the rule index. build: after the active rules are final (KA_OK, KA_ENOMEM);
+   words: size of a rule mask; select: the active rules that can match the current event
+   (bit i = d->active[i]); fields: names of the indexed fields (returns how many there are). */
+struct kd_pf;
+int kd_pf_build(struct ka_detect *d);
+size_t kd_pf_words(const struct ka_detect *d);
+void kd_pf_select(struct ka_detect_ctx *c, uint64_t *mask);
+size_t kd_pf_fields(const struct ka_detect *d, const char **names, size_t max);
 
 /* state.c: per-context state. feed returns 1 when the rule alerts on the current event, 0 when
    not, KA_ENOMEM. */

@@ -4,10 +4,14 @@
  * Semantics (Falco's): a field with no value makes every comparison false (exists: false);
  * `in` holds when every value of the field is in the set (one value for scalar fields),
  * `intersects` when at least one is; `pmatch` on a list field (a kaudit extension: Falco
- * rejects it at load) when at least one element lies under one of the paths; other operators compare the field's (first) value;
- * oneof/anyof/allof apply the operator to each right-hand value and require exactly one, at
- * least one, or all of them to match. <, <=, >, >= compare numbers on numeric fields and
- * bytes (strcmp) on string fields. Nothing here allocates.
+ * rejects it at load) when at least one element lies under one of the paths; other operators
+ * compare the field's (first) value; oneof/anyof/allof apply the operator to each right-hand
+ * value and require exactly one, at least one, or all of them to match. <, <=, >, >= compare
+ * numbers on numeric fields and bytes (strcmp) on string fields. Nothing here allocates.
+ *
+ * Cost: `and`/`or` stop at the first operand that decides them; fields are extracted once per
+ * event (slot cache); icontains lower-cases a value once per event; the rule index
+ * (prefilter.c) keeps most rules from being evaluated at all.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,10 +21,45 @@
 
 #include "detect_int.h"
 
-static bool icontains(const char *h, size_t hn, const char *lneedle, size_t nn)
+/* Substring search: memchr for the needle's first byte, then memcmp (audit values are short;
+   glibc's memmem costs more to set up than these searches take). */
+static bool find(const char *h, size_t hn, const char *n, size_t nn)
 {
     if (nn == 0)
         return true;
+    if (nn > hn)
+        return false;
+    const char *p = h, *last = h + (hn - nn);
+    while (p <= last) {
+        p = memchr(p, (unsigned char)n[0], (size_t)(last - p) + 1);
+        if (!p)
+            return false;
+        if (!memcmp(p + 1, n + 1, nn - 1))
+            return true;
+        p++;
+    }
+    return false;
+}
+
+/* Case-insensitive search of the lower-cased needle. Values up to KD_LOW_MAX bytes are
+   lower-cased once per event (rules test one field, such as the user agent, for many needles)
+   and searched; longer ones byte by byte. */
+static bool icontains(struct ka_detect_ctx *c, const char *h, size_t hn, const char *lneedle,
+                      size_t nn)
+{
+    if (nn == 0)
+        return true;
+    if (nn > hn)
+        return false;
+    if (hn <= KD_LOW_MAX) {
+        if (c->low_evt != c->evt_num || c->low_src != h) {
+            for (size_t i = 0; i < hn; i++)
+                c->low[i] = (char)tolower((unsigned char)h[i]);
+            c->low_evt = c->evt_num;
+            c->low_src = h;
+        }
+        return find(c->low, hn, lneedle, nn);
+    }
     for (size_t i = 0; i + nn <= hn; i++) {
         size_t k = 0;
         while (k < nn && tolower((unsigned char)h[i + k]) == (unsigned char)lneedle[k])
@@ -33,11 +72,7 @@ static bool icontains(const char *h, size_t hn, const char *lneedle, size_t nn)
 
 static bool contains(const char *h, size_t hn, const char *n, size_t nn)
 {
-    if (nn == 0)
-        return true;
-    if (nn > hn)
-        return false;
-    return memmem(h, hn, n, nn) != NULL;
+    return find(h, hn, n, nn);
 }
 
 /* Path-prefix match: v equals p or lies under it; '*' components of p match any component. */
@@ -100,7 +135,7 @@ static bool cmp1(struct ka_detect_ctx *c, const struct kd_cnode *cn, const char 
     case KD_OP_GE: return strcmp(s, r) >= 0;
     case KD_OP_CONTAINS:
     case KD_OP_BCONTAINS: return contains(s, n, r, rn);
-    case KD_OP_ICONTAINS: return icontains(s, n, r, rn);
+    case KD_OP_ICONTAINS: return icontains(c, s, n, r, rn);
     case KD_OP_STARTSWITH:
     case KD_OP_BSTARTSWITH: return n >= rn && !memcmp(s, r, rn);
     case KD_OP_ENDSWITH: return n >= rn && !memcmp(s + n - rn, r, rn);

@@ -3,7 +3,6 @@
  * raw-JSON navigation helpers the extractors share. Everything reads validated spans of an
  * event scanned by ka_event_scan(), so nothing here validates again.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -119,18 +118,33 @@ int ka__dv_json(struct ka_dctx *c, struct ka_raw v)
     }
 }
 
+/* Decimal digits of v, written backwards from end; returns where they start. (snprintf costs
+   more than the rest of a response code's extraction.) */
+static char *u64_digits(uint64_t v, char *end)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
 int ka__dv_u64(struct ka_dctx *c, uint64_t v)
 {
     char b[24];
-    int n = snprintf(b, sizeof b, "%" PRIu64, v);
-    return ka__dv_bytes(c, b, (size_t)n);
+    const char *p = u64_digits(v, b + sizeof b);
+    return ka__dv_bytes(c, p, (size_t)(b + sizeof b - p));
 }
 
 int ka__dv_i64(struct ka_dctx *c, int64_t v)
 {
     char b[24];
-    int n = snprintf(b, sizeof b, "%" PRId64, v);
-    return ka__dv_bytes(c, b, (size_t)n);
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char *p = u64_digits(mag, b + sizeof b);
+    if (v < 0)
+        *--p = '-';
+    return ka__dv_bytes(c, p, (size_t)(b + sizeof b - p));
 }
 
 /* ---- navigation ---- */
