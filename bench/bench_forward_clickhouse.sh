@@ -26,12 +26,17 @@ now() { date +%s.%N; }
 "$KAUDIT" gen --seed 1 --events "$N" -o "$T/ev.log"
 echo "events: $N ($(du -m "$T/ev.log" | cut -f1) MB), server $(q 'SELECT version()')"
 t0=$(now)
-"$KAUDIT" ship -q --output "clickhouse://127.0.0.1:$HP/kaudit?table=ev" --option batch_events=10000 \
-  --option concurrency=2 ${SHIP_OPTS:-} "$T/ev.log" 2>"$T/ship.err"
+# A backfill: big inserts (64 MB or 100,000 rows, as ClickHouse advises for bulk loads; the
+# client below sends its default blocks of up to 1,048,576 rows), two in flight.
+"$KAUDIT" ship -q --output "clickhouse://127.0.0.1:$HP/kaudit?table=ev" --option batch_events=100000 \
+  --option batch_bytes=67108864 --option concurrency=2 ${SHIP_OPTS:-} "$T/ev.log" 2>"$T/ship.err"
 t1=$(now)
 ship_eps=$(python3 -c "print(int($N/($t1-$t0)))")
+[ "$(q 'SELECT count() FROM kaudit.ev FINAL')" = "$N" ] || { echo "kaudit.ev does not hold $N rows" >&2; exit 1; }
 q "SELECT * FROM kaudit.ev FORMAT JSONEachRow" > "$T/rows.json"
 q "CREATE TABLE kaudit.ev2 AS kaudit.ev"
+# The client's run must not share the CPU with merges of kaudit's parts.
+for _ in $(seq 600); do [ "$(q 'SELECT count() FROM system.merges')" = 0 ] && break; sleep 0.1; done
 t0=$(now)
 clickhouse-client --port "$TP" --query "INSERT INTO kaudit.ev2 FORMAT JSONEachRow" < "$T/rows.json"
 t1=$(now)

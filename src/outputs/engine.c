@@ -24,16 +24,47 @@ void ka_fwd_batch_free(struct ka_fwd_batch *b)
     free(b);
 }
 
+void ka_fwd_batch_put(struct ka_fwd_out *o, struct ka_fwd_batch *b)
+{
+    pthread_mutex_lock(&o->mu);
+    bool keep = o->n_spare < 2 * (size_t)o->n_workers + 2 && !o->stop;
+    if (keep) {
+        b->next = o->spare;
+        o->spare = b;
+        o->n_spare++;
+    }
+    pthread_mutex_unlock(&o->mu);
+    if (!keep) ka_fwd_batch_free(b);
+}
+
+/* A recycled batch (emptied) or a new one. */
+static struct ka_fwd_batch *batch_get(struct ka_fwd_out *o)
+{
+    pthread_mutex_lock(&o->mu);
+    struct ka_fwd_batch *b = o->spare;
+    if (b) {
+        o->spare = b->next;
+        o->n_spare--;
+    }
+    pthread_mutex_unlock(&o->mu);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b) return NULL;
+        ka_buf_init(&b->lines, 0);
+    }
+    ka_buf_reset(&b->lines);
+    b->n = 0;
+    b->next = NULL;
+    b->marked = false;
+    b->seq = 0;
+    b->first_ms = ka_fwd_now_ms();
+    return b;
+}
+
 static int batch_add(struct ka_fwd_out *o, const char *line, size_t len)
 {
     struct ka_fwd_batch *b = o->cur_batch;
-    if (!b) {
-        b = calloc(1, sizeof *b);
-        if (!b) return KA_ENOMEM;
-        ka_buf_init(&b->lines, 0);
-        b->first_ms = ka_fwd_now_ms();
-        o->cur_batch = b;
-    }
+    if (!b && !(b = o->cur_batch = batch_get(o))) return KA_ENOMEM;
     if (b->n == b->cap) {
         size_t nc = b->cap ? b->cap * 2 : 256;
         size_t *no = realloc(b->off, nc * sizeof *no);
@@ -48,21 +79,6 @@ static int batch_add(struct ka_fwd_out *o, const char *line, size_t len)
     int rc = ka_buf_append(&b->lines, line, len);
     if (!rc) b->n++;
     return rc;
-}
-
-/* Scans every line of b (they scanned before, so this cannot fail short of a bug). */
-static int batch_seal(struct ka_fwd_batch *b)
-{
-    b->oev = calloc(b->n, sizeof *b->oev);
-    b->scan = calloc(b->n, sizeof *b->scan);
-    if (!b->oev || !b->scan) return KA_ENOMEM;
-    for (size_t i = 0; i < b->n; i++) {
-        struct ka_scan_err se;
-        const char *p = b->lines.p + b->off[i];
-        if (ka_event_scan(p, b->len[i], NULL, &b->scan[i], &se)) return KA_EINVAL;
-        b->oev[i] = (struct ka_out_event){p, b->len[i], &b->scan[i]};
-    }
-    return KA_OK;
 }
 
 /* Journal mode, o->mu held: moves seq_done past the confirmed batches at its head, keeping the
@@ -80,12 +96,12 @@ static void advance_marks(struct ka_fwd_out *o)
     }
 }
 
-/* o->mu held: whether dispatch must wait (2*concurrency batches queued, or every position slot
-   taken behind a batch not confirmed yet). */
+/* o->mu held: whether dispatch must wait (one batch queued per worker already, or every
+   position slot taken behind a batch not confirmed yet). */
 static bool dispatch_full(struct ka_fwd_out *o)
 {
     if (o->marks) advance_marks(o);
-    return o->queued >= 2 * (size_t)o->n_workers ||
+    return o->queued >= (size_t)o->n_workers ||
            (o->marks && o->seq_next - o->seq_done >= o->n_marks);
 }
 
@@ -95,11 +111,6 @@ static int dispatch(struct ka_fwd_out *o)
     struct ka_fwd_batch *b = o->cur_batch;
     if (!b) return KA_OK;
     o->cur_batch = NULL;
-    int rc = batch_seal(b);
-    if (rc) {
-        ka_fwd_batch_free(b);
-        return rc;
-    }
     pthread_mutex_lock(&o->mu);
     while (!o->stop && dispatch_full(o)) pthread_cond_wait(&o->cv, &o->mu);
     if (o->stop) {
@@ -159,7 +170,21 @@ static int apply_policy(struct ka_fwd_out *o, const struct ka_event *ev)
     return 2;
 }
 
-/* Takes one event line: filter, add, cut the batch when full. */
+/* Adds a line to the current batch and cuts it when full. */
+static int add_line(struct ka_fwd_out *o, const char *line, size_t len)
+{
+    int rc = batch_add(o, line, len);
+    if (rc) return rc;
+    if (o->cur_batch->n >= o->cfg.batch_events || o->cur_batch->lines.n >= o->cfg.batch_bytes)
+        return dispatch(o);
+    return KA_OK;
+}
+
+/*
+ * Takes one event line: filter, add, cut the batch when full. Without a policy the line is
+ * not scanned here: the worker scans it when it seals the batch and dead-letters what is not
+ * an audit event, so the reader does the least work per line.
+ */
 static int take_line(struct ka_fwd_out *o, const char *line, size_t len)
 {
     struct ka_event ev;
@@ -170,6 +195,7 @@ static int take_line(struct ka_fwd_out *o, const char *line, size_t len)
     o->records++;
     o->bytes_read += len + 1;
     pthread_mutex_unlock(&o->mu);
+    if (!o->policy) return add_line(o, line, len);
     if (ka_event_scan(line, len, NULL, &ev, &se)) {
         char why[200];
         snprintf(why, sizeof why, "not an audit event: %s", se.msg);
@@ -186,11 +212,7 @@ static int take_line(struct ka_fwd_out *o, const char *line, size_t len)
         pthread_mutex_unlock(&o->mu);
         return KA_OK;
     }
-    int rc = keep == 2 ? batch_add(o, o->scratch.p, o->scratch.n) : batch_add(o, line, len);
-    if (rc) return rc;
-    if (o->cur_batch->n >= o->cfg.batch_events || o->cur_batch->lines.n >= o->cfg.batch_bytes)
-        return dispatch(o);
-    return KA_OK;
+    return keep == 2 ? add_line(o, o->scratch.p, o->scratch.n) : add_line(o, line, len);
 }
 
 static void update_lag(struct ka_fwd_out *o, int64_t now)
@@ -512,6 +534,11 @@ static void out_teardown(struct ka_fwd_out *o)
         ka_fwd_batch_free(b);
     }
     ka_fwd_batch_free(o->cur_batch);
+    while (o->spare) {
+        struct ka_fwd_batch *b = o->spare;
+        o->spare = b->next;
+        ka_fwd_batch_free(b);
+    }
     for (int w = 0; w < KA_FWD_MAX_WORKERS; w++)
         if (o->ctx[w]) o->ops->destroy(o->ctx[w]);
     ka_cursor_close(o->cur);

@@ -168,29 +168,77 @@ static int try_once(struct ka_fwd_out *o, void *ctx, struct ka_fwd_batch *b, str
     return KA_OK;
 }
 
-/* Delivers every event of b. Returns 0 when confirmed, -1 when abandoned because of stop. */
-static int deliver(struct ka_fwd_out *o, void *ctx, struct ka_fwd_batch *b, uint64_t *rng)
+/* Grows the worker's per-event arrays to n entries. */
+static int try_reserve(struct ka_fwd_try *t, size_t n, size_t *cap)
 {
-    struct ka_fwd_try t = {0};
-    int ret = -1;
-    t.pend = malloc(b->n * sizeof *t.pend);
-    t.sub = malloc(b->n * sizeof *t.sub);
-    t.items = malloc(b->n * sizeof *t.items);
-    ka_buf_init(&t.body, 0);
-    if (!t.pend || !t.sub || !t.items) goto done;
-    for (size_t i = 0; i < b->n; i++) t.pend[i] = i;
-    t.n_pend = b->n;
-    for (int attempt = 1; t.n_pend; attempt++) {
-        if (attempt > 1 && sleep_or_stop(o, backoff_ms(o, attempt - 1, rng))) goto done;
-        try_once(o, ctx, b, &t, attempt);
+    if (n <= *cap) return KA_OK;
+    size_t *p = realloc(t->pend, n * sizeof *p);
+    if (p) t->pend = p;
+    struct ka_out_event *s = p ? realloc(t->sub, n * sizeof *s) : NULL;
+    if (s) t->sub = s;
+    struct ka_out_item *it = s ? realloc(t->items, n * sizeof *it) : NULL;
+    if (!it) return KA_ENOMEM;
+    t->items = it;
+    *cap = n;
+    return KA_OK;
+}
+
+/* Scans line i of b; one that is not an audit event is dead-lettered (retried until it is on
+   disk). Returns 1 for an event, 0 for a dead letter, -1 when stopping. */
+static int seal_one(struct ka_fwd_out *o, struct ka_fwd_batch *b, size_t i, uint64_t *rng)
+{
+    struct ka_scan_err se;
+    const char *p = b->lines.p + b->off[i];
+    b->oev[i] = (struct ka_out_event){p, b->len[i], &b->scan[i]};
+    if (!ka_event_scan(p, b->len[i], NULL, &b->scan[i], &se)) return 1;
+    b->oev[i].ev = NULL;
+    char why[200];
+    snprintf(why, sizeof why, "not an audit event: %s", se.msg);
+    for (int attempt = 1; ka_fwd_dead_letter(o, p, b->len[i], false, why); attempt++)
+        if (sleep_or_stop(o, backoff_ms(o, attempt, rng))) return -1;
+    pthread_mutex_lock(&o->mu);
+    o->st.dead_lettered++;
+    pthread_mutex_unlock(&o->mu);
+    return 0;
+}
+
+/* Scans every line of b and lists the events in t->pend. Returns -1 when stopping. */
+static int seal(struct ka_fwd_out *o, struct ka_fwd_batch *b, struct ka_fwd_try *t, uint64_t *rng)
+{
+    while (b->ev_cap < b->n) {
+        size_t nc = b->n;
+        struct ka_out_event *oev = realloc(b->oev, nc * sizeof *oev);
+        if (oev) b->oev = oev;
+        struct ka_event *sc = oev ? realloc(b->scan, nc * sizeof *sc) : NULL;
+        if (sc) {
+            b->scan = sc;
+            b->ev_cap = nc;
+        } else if (sleep_or_stop(o, backoff_ms(o, 1, rng))) {
+            return -1;
+        }
     }
-    ret = 0;
-done:
-    free(t.pend);
-    free(t.sub);
-    free(t.items);
-    ka_buf_free(&t.body);
-    return ret;
+    t->n_pend = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        int r = seal_one(o, b, i, rng);
+        if (r < 0) return -1;
+        if (r) t->pend[t->n_pend++] = i;
+    }
+    return 0;
+}
+
+/* Delivers every event of b with the worker's buffers t. Returns 0 when confirmed, -1 when
+   abandoned because of stop. */
+static int deliver(struct ka_fwd_out *o, void *ctx, struct ka_fwd_batch *b, struct ka_fwd_try *t,
+                   size_t *cap, uint64_t *rng)
+{
+    while (try_reserve(t, b->n, cap))
+        if (sleep_or_stop(o, backoff_ms(o, 1, rng))) return -1;
+    if (seal(o, b, t, rng)) return -1;
+    for (int attempt = 1; t->n_pend; attempt++) {
+        if (attempt > 1 && sleep_or_stop(o, backoff_ms(o, attempt - 1, rng))) return -1;
+        try_once(o, ctx, b, t, attempt);
+    }
+    return 0;
 }
 
 void *ka_fwd_worker(void *arg)
@@ -201,6 +249,9 @@ void *ka_fwd_worker(void *arg)
     uint64_t rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(uintptr_t)wa * 2654435761u) ^
                    (uint64_t)ka_fwd_now_ms();
     if (!rng) rng = 1;
+    struct ka_fwd_try t = {0};
+    size_t cap = 0;
+    ka_buf_init(&t.body, 0);
     for (;;) {
         pthread_mutex_lock(&o->mu);
         while (!o->stop && !o->q_head) pthread_cond_wait(&o->cv, &o->mu);
@@ -213,7 +264,7 @@ void *ka_fwd_worker(void *arg)
         }
         pthread_mutex_unlock(&o->mu);
         if (!b) break;
-        int rc = deliver(o, ctx, b, &rng);
+        int rc = deliver(o, ctx, b, &t, &cap, &rng);
         pthread_mutex_lock(&o->mu);
         if (rc == 0) {
             o->busy--;
@@ -222,9 +273,16 @@ void *ka_fwd_worker(void *arg)
         }
         pthread_cond_broadcast(&o->cv);
         pthread_mutex_unlock(&o->mu);
-        ka_fwd_batch_free(b);
-        if (rc) break;
+        if (rc) {
+            ka_fwd_batch_free(b);
+            break;
+        }
+        ka_fwd_batch_put(o, b);
     }
+    free(t.pend);
+    free(t.sub);
+    free(t.items);
+    ka_buf_free(&t.body);
     free(wa);
     return NULL;
 }

@@ -15,13 +15,15 @@
 
 #define KA_FWD_MAX_WORKERS 64
 
-/* A batch: lines concatenated in `lines`, with offsets; scanned when sealed. */
+/* A batch: lines concatenated in `lines`, with offsets; scanned when sealed (by the worker
+   that delivers it). Batches are recycled with their buffers (ka_fwd_batch_put). */
 struct ka_fwd_batch {
     struct ka_buf lines;
     size_t *off, *len;
     size_t n, cap;
-    struct ka_out_event *oev; /* built when sealed */
+    struct ka_out_event *oev; /* built when sealed; .ev NULL = not an event (dead-lettered) */
     struct ka_event *scan;
+    size_t ev_cap;            /* entries of oev and scan */
     int64_t first_ms;         /* when its first event was added */
     uint64_t seq;             /* journal mode: dispatch order, the slot of its position */
     bool marked;              /* seq is valid (journal mode) */
@@ -70,6 +72,9 @@ struct ka_fwd_out {
     struct ka_forward_stats st;
     uint64_t bytes_read;
 
+    struct ka_fwd_batch *spare; /* recycled batches (under mu) */
+    size_t n_spare;
+
     struct ka_fwd_batch *cur_batch; /* owned by the reader (or the pushing thread) */
     struct ka_buf scratch;          /* re-encoding for the policy filter */
     int64_t last_commit_ms, last_lag_ms;
@@ -88,6 +93,8 @@ void ka_fwd_log(struct ka_fwd_out *o, enum ka_sev sev, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 void ka_fwd_batch_free(struct ka_fwd_batch *b);
+/* Gives a delivered batch back for reuse (or frees it when enough are kept). */
+void ka_fwd_batch_put(struct ka_fwd_out *o, struct ka_fwd_batch *b);
 /* Worker thread body (engine_deliver.c); arg is the struct ka_fwd_out, ctx index via slot. */
 struct ka_fwd_worker_arg {
     struct ka_fwd_out *o;

@@ -298,6 +298,14 @@ Test(forward_engine, source_mode_and_options)
     cr_expect_eq(st.sent, 12);
     cr_expect_eq(st.dead_lettered, 1);
     cr_expect_eq(st.batches, 3);
+    /* the line that is not an event is found by the worker that seals its batch */
+    size_t dlen = 0;
+    char *dead = ka_t_read_file(dl, &dlen);
+    cr_assert(dead);
+    cr_expect(strstr(dead, "\"reason\":\"not an audit event: "), "%s", dead);
+    cr_expect(strstr(dead, "\"line\":\"not json\"}\n"), "%s", dead);
+    cr_expect_eq(count_lines(dl), 1);
+    free(dead);
     ka_forward_stop(f);
     ka_t_rmtree(dir);
     free(dir);

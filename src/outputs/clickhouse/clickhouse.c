@@ -54,6 +54,7 @@ int ka_ch_query(struct ka_ch *c, const char *sql, size_t sqllen, const char *que
         hl = curl_slist_append(hl, hdr);
     }
     hl = curl_slist_append(hl, "Content-Type: text/plain; charset=utf-8");
+    hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip before big bodies */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     CURLcode cr = curl_easy_perform(h);
     curl_slist_free_all(hl);
