@@ -3,14 +3,19 @@
  * bench_store.sh): the point query "who deleted deployment NAME" (verb delete, resource
  * deployments, name NAME), the top users over the first 24 hours of the store, and the count
  * of requests, each with SQLite's query plan. Prints the median of several runs.
+ * With --consumer: the rate of the journal consumer of `kaudit serve` (ka_store_consumer) on
+ * the first N events of LOG, appended to a new journal in DIR before the consumer starts, so
+ * that it reads as fast as it can (a collector that outpaces it is the case that matters).
  *
  * usage: bench_store STORE_DIR NAME [RUNS] [RESOURCE]   (RESOURCE defaults to deployments)
+ *        bench_store --consumer LOG N DIR
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "kaudit/journal.h"
 #include "kaudit/store.h"
 
 static double now_ms(void)
@@ -60,8 +65,73 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
+/* Appends the first n lines of log to the journal, 1000 lines per append. */
+static int fill_journal(struct ka_journal *j, const char *log, unsigned long n)
+{
+    FILE *f = fopen(log, "r");
+    char *line = NULL;
+    size_t cap = 0, k = 0;
+    ssize_t len;
+    struct ka_buf b;
+    unsigned long done = 0;
+    int rc = f ? 0 : 1;
+    ka_buf_init(&b, 0);
+    while (rc == 0 && done < n && (len = getline(&line, &cap, f)) > 0) {
+        rc = ka_buf_append(&b, line, (size_t)len);
+        done++;
+        if (rc == 0 && (++k == 1000 || done == n)) {
+            rc = ka_journal_append(j, b.p, b.n, k);
+            ka_buf_reset(&b);
+            k = 0;
+        }
+    }
+    if (rc == 0 && k)
+        rc = ka_journal_append(j, b.p, b.n, k);
+    free(line);
+    ka_buf_free(&b);
+    if (f)
+        fclose(f);
+    return rc;
+}
+
+static int bench_consumer(const char *log, unsigned long n, const char *dir)
+{
+    char jdir[4096];
+    struct ka_journal_opts jo;
+    struct ka_journal *j;
+    struct ka_store_consumer *c;
+    struct ka_store_consumer_stats cs = {0};
+    snprintf(jdir, sizeof jdir, "%s/journal", dir);
+    ka_journal_opts_default(&jo);
+    jo.dir = jdir;
+    if (ka_journal_open(&jo, &j) || fill_journal(j, log, n)) {
+        fprintf(stderr, "bench_store: cannot fill the journal in %s\n", jdir);
+        return 1;
+    }
+    struct ka_store_consumer_opts co = {0};
+    double t0 = now_ms();
+    if (ka_store_consumer_start(j, dir, &co, &c)) {
+        fprintf(stderr, "bench_store: cannot start the consumer\n");
+        return 1;
+    }
+    while (cs.inserted + cs.duplicates + cs.bad_lines < n && cs.errors == 0) {
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+        ka_store_consumer_stats(c, &cs);
+    }
+    double t = now_ms() - t0;
+    ka_store_consumer_stop(c);
+    ka_journal_close(j);
+    printf("consumer: %llu events stored in %.2f s: %.0f events/s (%llu batches, %llu errors)\n",
+           (unsigned long long)cs.inserted, t / 1e3, (double)cs.inserted / (t / 1e3),
+           (unsigned long long)cs.batches, (unsigned long long)cs.errors);
+    return cs.errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "--consumer") == 0)
+        return bench_consumer(argv[2], strtoul(argv[3], NULL, 10), argv[4]);
     if (argc < 3) {
         fputs("usage: bench_store STORE_DIR NAME [RUNS] [RESOURCE]\n", stderr);
         return 1;

@@ -1,7 +1,9 @@
 #!/bin/bash
 # bench_store.sh - the store's figures: indexing rate of `kaudit index` on a `kaudit gen` file,
 # bytes per event on disk against the raw log, and (bench_store) the point query "who deleted
-# deployment X" and the 24-hour top-users query on that store, with their query plans.
+# deployment X" and the 24-hour top-users query on that store, with their query plans; the
+# rate of the journal consumer of `kaudit serve` on the first million events (at most);
+# `kaudit query --top user` over the whole store.
 # The machine may be shared and busy: the script prints the load average beside the figures.
 # usage: bench/bench_store.sh BUILD_DIR [EVENTS] [WORKDIR]   (defaults: 10000000, /tmp)
 #   BUILD_DIR holds a Release build's kaudit and bench/bench_store.
@@ -43,3 +45,10 @@ CM=$(grep '"verb":"delete"' "$LOG" | grep -o '"objectRef":{"resource":"configmap
      sort | uniq -c | sort -rn | head -1 | sed 's/.*"name":"\([^"]*\)"/\1/')
 echo "point query with rows: configmap '${CM:-none}'"
 "$Q" "$W/store" "${CM:-none}" 5 configmaps | grep -E "^point|plan: SEARCH events"
+echo "kaudit query --top user over the store (answered from the columns):"
+/usr/bin/time -f "  %e s" "$K" query --store "$W/store" --top user --top-n 3 --since 2000-01-01T00:00:00Z
+C=$((N < 1000000 ? N : 1000000))
+rm -rf "$W/consumer" && mkdir -p "$W/consumer"
+echo "journal consumer (kaudit serve's store feed) on $C events; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$Q" --consumer "$LOG" "$C" "$W/consumer"
+rm -rf "$W/consumer"

@@ -19,7 +19,14 @@
  * the generator never ends.
  *
  * Attack scenarios (opts.attacks) are mixed in at intervals; every event of a scenario carries
- * the scenario's name in struct ka_gen_info, so callers can write ground-truth labels.
+ * the scenario's name in struct ka_gen_info, so callers can write ground-truth labels. The
+ * system's reaction to an attack (the garbage collector deleting the ReplicaSets and Pods of a
+ * deleted Deployment) is normal traffic and is not labelled. Normal traffic also holds a few
+ * legitimate Deployment deletions (the CI service account system:serviceaccount:ci:deployer
+ * removing preview Deployments named NAME-pr-N) and Secret writes carrying data and stringData
+ * values (cert-manager renewing TLS secrets, CI rotating and Argo CD syncing application
+ * secrets). Those later additions draw from their own random stream, so the rest of the traffic
+ * is the same as without them, except where the events budget they share runs out.
  *
  * Memory: a bounded pool of KA_GEN_MAX_INFLIGHT requests in flight and per-event buffers of at
  * most KA_GEN_MAX_EVENT bytes; the output buffer belongs to the caller.
@@ -58,6 +65,7 @@ enum ka_gen_scenario {
     KA_GEN_SC_PRIVILEGED_POD,  /* "privileged-pod": privileged, hostPID, hostPath / pod */
     KA_GEN_SC_ANONYMOUS,       /* "anonymous-access": system:anonymous probing, some 403 */
     KA_GEN_SC_FORBIDDEN_STORM, /* "forbidden-storm": one principal, many 403s */
+    KA_GEN_SC_DEPLOY_DELETE,   /* "deployment-delete": a person deletes production Deployments */
     KA_GEN_SC_COUNT
 };
 

@@ -80,6 +80,13 @@ int ka_qout_finish(struct ka_qout *qo);
 /* The buffer holding output not yet taken; the caller writes and resets it. */
 struct ka_buf *ka_qout_buf(struct ka_qout *qo);
 uint64_t ka_qout_rows(const struct ka_qout *qo);
+/*
+ * Aggregates computed elsewhere (the store counts and groups from its columns): n rows
+ * counted without being passed to ka_qout_row (--count, --histogram unaffected), and one
+ * group of --top with one field: key[0..n) counted count times (added to what rows gave).
+ */
+int ka_qout_add_count(struct ka_qout *qo, uint64_t rows);
+int ka_qout_add_top(struct ka_qout *qo, const char *key, size_t n, uint64_t count);
 void ka_qout_free(struct ka_qout *qo);
 
 /* Appends the decoded text of a field of ev (empty when absent). */

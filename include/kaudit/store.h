@@ -88,9 +88,15 @@ void ka_store_discard(struct ka_store *s);
  * batch in flight and returns the first error since the last sync and the counts of the
  * batches written since then. Between commit_async and sync, only ka_store_add,
  * ka_store_pending and ka_store_commit_async may be called.
+ * A batch the writer thread could not commit is kept, not lost: ka_store_sync reports its
+ * error (and ka_store_commit_async returns it while it is unreported); the next ka_store_sync,
+ * ka_store_commit_async or ka_store_commit first commits that batch again, so batches land in
+ * the order they were handed over.
  */
 int ka_store_commit_async(struct ka_store *s);
 int ka_store_sync(struct ka_store *s, struct ka_store_commit_stats *st);
+/* Whether a batch handed to ka_store_commit_async is still being written (does not wait). */
+bool ka_store_in_flight(struct ka_store *s);
 
 /*
  * Calls fn for each row of q (stage mode applied, ordered as query.h says, limit applied) with
@@ -153,7 +159,9 @@ int ka_store_retain(struct ka_store *s, int64_t max_age_sec, uint64_t max_bytes,
 /* The journal consumer: a thread that reads the journal through the cursor "store", adds the
  * events in batches and commits the cursor only after the batch committed in SQLite. */
 struct ka_store_consumer_opts {
-    size_t batch_events;  /* 0 = 4096 */
+    size_t batch_events;  /* 0 = 4096; while the previous batch is still being written the
+                             batch grows up to 8 times this (at most KA_STORE_MAX_BATCH / 2),
+                             so that a consumer that is behind commits (and fsyncs) less often */
     int batch_ms;         /* longest wait to fill a batch; 0 = 200 */
     int64_t max_age_sec;  /* retention, run every retain_every_sec; 0 = keep */
     uint64_t max_bytes;   /* 0 = unlimited */

@@ -10,6 +10,7 @@
 
 #include "cli_query_opts.h"
 #include "cmds.h"
+#include "kaudit/chquery.h"
 #include "kaudit/config.h"
 #include "kaudit/input.h"
 #include "kaudit/logset.h"
@@ -35,6 +36,7 @@ const struct option ka_cqo_long[] = {
     {"store", required_argument, 0, KA_CQO_STORE},
     {"config", required_argument, 0, KA_CQO_CONFIG},
     {"no-backups", no_argument, 0, KA_CQO_NOBACKUPS},
+    {"clickhouse", required_argument, 0, KA_CQO_CLICKHOUSE},
     {0, 0, 0, 0}};
 
 const char ka_cqo_usage[] =
@@ -48,7 +50,9 @@ const char ka_cqo_usage[] =
     "  --no-backups             read only the files named\n"
     "  --store DIR              the store (default: server.data_dir of --config, else\n"
     "                           ./kaudit-data)\n"
-    "  --config FILE            kaudit configuration file\n";
+    "  --config FILE            kaudit configuration file\n"
+    "  --clickhouse URL         the table of the ClickHouse output:\n"
+    "                           clickhouse[s]://[USER:PASS@]HOST[:PORT]/DB?table=T\n";
 
 void ka_cqo_init(struct ka_cqo *o)
 {
@@ -83,6 +87,7 @@ static int source_opt(struct ka_cqo *o, int c, char *v, struct ka_diag *d)
     case KA_CQO_STORE: o->store = v; return 0;
     case KA_CQO_CONFIG: o->config = v; return 0;
     case KA_CQO_NOBACKUPS: o->no_backups = true; return 0;
+    case KA_CQO_CLICKHOUSE: o->clickhouse = v; return 0;
     default: return 1;
     }
 }
@@ -297,8 +302,35 @@ static int run_store(const struct ka_cqo *o, const char *prog, struct rowcb *cb)
     return ex;
 }
 
+/* ---- ClickHouse ---- */
+
+int ka_cqo_run_clickhouse(const char *url, const struct ka_query *q, const char *prog,
+                          ka_cqo_line_fn fn, void *ud)
+{
+    struct ka_chq *h = NULL;
+    char err[300];
+    if (ka_chq_open(url, NULL, &h, err, sizeof err)) {
+        fprintf(stderr, "%s: --clickhouse %s: %s\n", prog, url, err);
+        return KA_EXIT_USAGE;
+    }
+    int rc = ka_chq_query(h, q, fn, ud);
+    int ex = rc;
+    if (rc < 0) {
+        fprintf(stderr, "%s: clickhouse: %s\n", prog, ka_chq_errmsg(h));
+        ex = rc == KA_EIO ? KA_EXIT_USAGE : KA_EXIT_INTERNAL;
+    }
+    ka_chq_close(h);
+    return ex;
+}
+
 int ka_cqo_run(const struct ka_cqo *o, const char *prog, ka_cqo_row_fn fn, void *ud)
 {
     struct rowcb cb = {fn, ud};
+    if (o->clickhouse && (o->nfiles || o->store)) {
+        fprintf(stderr, "%s: --clickhouse cannot be combined with --file or --store\n", prog);
+        return KA_EXIT_USAGE;
+    }
+    if (o->clickhouse)
+        return ka_cqo_run_clickhouse(o->clickhouse, &o->q, prog, store_row, &cb);
     return o->nfiles ? run_files(o, prog, &cb) : run_store(o, prog, &cb);
 }

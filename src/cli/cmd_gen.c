@@ -29,7 +29,7 @@ static const char gen_usage[] =
     "  --rate EPS       pace the output at EPS events per second (timestamps follow)\n"
     "  --attacks        mix in labelled attack scenarios (pod-exec, secret-dump,\n"
     "                   cluster-admin-binding, token-request, privileged-pod,\n"
-    "                   anonymous-access, forbidden-storm)\n"
+    "                   anonymous-access, forbidden-storm, deployment-delete)\n"
     "  --labels FILE    write \"auditID<TAB>scenario\" for each attack event\n"
     "  --start TIME     first timestamp, RFC 3339 (default 2025-03-10T09:00:00Z)\n"
     "  -o FILE          output file (default stdout)\n"

@@ -1,7 +1,9 @@
 /*
  * cmd_query.c - `kaudit query`: filter audit events and print them as rows, counts, top-N or a
  * histogram, from raw log files (--file, with backups, .gz and directories), following one file
- * (--follow), or from the store in the data directory (the default).
+ * (--follow), from the store in the data directory (the default), or from the table of the
+ * ClickHouse output (--clickhouse URL). From the store, --count and --top FIELD are answered
+ * from its columns when it can answer exactly (ka_store_count, ka_store_top).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_query_opts.h"
 #include "cli_util.h"
 #include "cmds.h"
 #include "kaudit/config.h"
@@ -33,7 +36,8 @@
 #define FLUSH_AT (1u << 20)
 
 static const char usage_query[] =
-    "usage: kaudit query [filters] [output] [--file PATH... | --follow FILE | --store DIR]\n"
+    "usage: kaudit query [filters] [output] [--file PATH... | --follow FILE | --store DIR |\n"
+    "                    --clickhouse URL]\n"
     "Prints the audit requests that match every filter, oldest first.\n"
     "\n"
     "Filters (comma-separated lists where noted; repeat a flag to add values):\n"
@@ -65,6 +69,8 @@ static const char usage_query[] =
     "  --store DIR              the store (default: server.data_dir of --config, else\n"
     "                           ./kaudit-data)\n"
     "  --config FILE            kaudit configuration file\n"
+    "  --clickhouse URL         the table of the ClickHouse output:\n"
+    "                           clickhouse[s]://[USER:PASS@]HOST[:PORT]/DB?table=T\n"
     "Exit: 0 success, 1 usage or input error, 2 internal error, 3 some lines were bad.\n";
 
 struct qopts {
@@ -72,7 +78,7 @@ struct qopts {
     struct ka_qout_opts o;
     char *files[MAX_FILES];
     int nfiles;
-    const char *follow, *store, *config, *color;
+    const char *follow, *store, *config, *color, *clickhouse;
     int no_backups;
     bool top_n_set;
 };
@@ -80,7 +86,7 @@ struct qopts {
 enum {
     OPT_AS = 256, OPT_GROUP, OPT_VERB, OPT_NAME, OPT_CODE, OPT_DECISION, OPT_SRCIP, OPT_UA,
     OPT_CLUSTER, OPT_GREP, OPT_STAGE, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_COUNT, OPT_TOP,
-    OPT_TOPN, OPT_HIST, OPT_COLOR, OPT_FILE, OPT_STORE, OPT_CONFIG, OPT_NOBACKUPS
+    OPT_TOPN, OPT_HIST, OPT_COLOR, OPT_FILE, OPT_STORE, OPT_CONFIG, OPT_NOBACKUPS, OPT_CLICKHOUSE
 };
 
 static const struct option long_opts[] = {
@@ -101,6 +107,7 @@ static const struct option long_opts[] = {
     {"follow", required_argument, 0, 'f'},       {"store", required_argument, 0, OPT_STORE},
     {"config", required_argument, 0, OPT_CONFIG},
     {"no-backups", no_argument, 0, OPT_NOBACKUPS}, {"help", no_argument, 0, 'h'},
+    {"clickhouse", required_argument, 0, OPT_CLICKHOUSE},
     {0, 0, 0, 0}};
 
 static int filter_opt(struct qopts *qo, int c, const char *v, int64_t now, struct ka_diag *d)
@@ -178,6 +185,7 @@ static int source_opt(struct qopts *qo, int c, char *v, struct ka_diag *d)
     case 'f': qo->follow = v; return 0;
     case OPT_STORE: qo->store = v; return 0;
     case OPT_CONFIG: qo->config = v; return 0;
+    case OPT_CLICKHOUSE: qo->clickhouse = v; return 0;
     case OPT_NOBACKUPS: qo->no_backups = 1; return 0;
     case OPT_COLOR:
         if (strcmp(v, "auto") != 0 && strcmp(v, "always") != 0 && strcmp(v, "never") != 0) {
@@ -229,6 +237,11 @@ static int parse_args(int argc, char **argv, struct qopts *qo)
     }
     if (rc == 0 && qo->follow && qo->nfiles) {
         ka_diag_add(&d, KA_SEV_ERROR, "--follow and --file cannot be combined");
+        rc = KA_EINVAL;
+    }
+    if (rc == 0 && qo->clickhouse && (qo->follow || qo->nfiles || qo->store)) {
+        ka_diag_add(&d, KA_SEV_ERROR, "--clickhouse cannot be combined with --file, --follow "
+                    "or --store");
         rc = KA_EINVAL;
     }
     print_diag(&d);
@@ -590,12 +603,59 @@ static const char *store_dir(const struct qopts *qo, struct ka_cfg **cfg)
     return "./kaudit-data";
 }
 
-#ifdef KA_HAVE_STORE
-static int store_row(void *ud, const struct ka_event *ev, const char *line, size_t len)
+/* A row of the store or of ClickHouse. */
+static int line_row(void *ud, const struct ka_event *ev, const char *line, size_t len)
 {
     (void)line;
     (void)len;
     return sink_event(ud, ev);
+}
+
+static int run_clickhouse(const struct qopts *qo, struct sink *sk)
+{
+    return ka_cqo_run_clickhouse(qo->clickhouse, &qo->q, "kaudit query", line_row, sk);
+}
+
+#ifdef KA_HAVE_STORE
+/* The store's names of the --top fields it can group by exactly (NULL: count the rows). */
+static const char *store_field(enum ka_qfield f)
+{
+    switch (f) {
+    case KA_QF_USER: return "user";
+    case KA_QF_AS: return "as";
+    case KA_QF_VERB: return "verb";
+    case KA_QF_RESOURCE: return "resource";
+    case KA_QF_NAMESPACE: return "namespace";
+    case KA_QF_NAME: return "name";
+    case KA_QF_CODE: return "code";
+    case KA_QF_USER_AGENT: return "user_agent";
+    case KA_QF_CLUSTER: return "cluster";
+    case KA_QF_GROUP: return "group";
+    default: return NULL; /* time, stage, audit-id: no column; source-ip: the first only;
+                             decision: values other than allow/forbid are not kept */
+    }
+}
+
+static int top_group(void *ud, const char *key, size_t n, uint64_t count)
+{
+    struct sink *sk = ud;
+    return ka_qout_add_top(sk->out, key, n, count);
+}
+
+/* --count or --top from the columns: 0 done, KA_ENOENT (count the rows), or an error. */
+static int store_aggregate(struct ka_store *st, const struct qopts *qo, struct sink *sk)
+{
+    const struct ka_qout_opts *o = &qo->o;
+    if (o->n_top == 1 && o->hist_sec <= 0) {
+        const char *f = store_field(o->top[0]);
+        return f ? ka_store_top(st, &qo->q, f, top_group, sk) : KA_ENOENT;
+    }
+    if (o->count && o->n_top == 0 && o->hist_sec <= 0) {
+        uint64_t n = 0;
+        int rc = ka_store_count(st, &qo->q, &n);
+        return rc ? rc : ka_qout_add_count(sk->out, n);
+    }
+    return KA_ENOENT;
 }
 
 static int run_store(const struct qopts *qo, struct sink *sk)
@@ -611,7 +671,9 @@ static int run_store(const struct qopts *qo, struct sink *sk)
                         "index`, or read them with --file)\n", dir);
         ex = KA_EXIT_USAGE;
     } else {
-        int rc = ka_store_query(st, &qo->q, store_row, sk);
+        int rc = store_aggregate(st, qo, sk);
+        if (rc == KA_ENOENT)
+            rc = ka_store_query(st, &qo->q, line_row, sk);
         if (rc < 0) {
             fprintf(stderr, "kaudit query: store: %s\n", ka_strerror(rc));
             ex = KA_EXIT_INTERNAL;
@@ -656,8 +718,10 @@ int ka_cmd_query(int argc, char **argv)
         }
     }
     if (ex == 0)
-        ex = qo.follow ? run_follow(&qo, &sk) : qo.nfiles ? run_files(&qo, &sk)
-                                                         : run_store(&qo, &sk);
+        ex = qo.follow       ? run_follow(&qo, &sk)
+             : qo.clickhouse ? run_clickhouse(&qo, &sk)
+             : qo.nfiles     ? run_files(&qo, &sk)
+                             : run_store(&qo, &sk);
     if (sk.out && (ex == 0 || ex == KA_EXIT_BADLINES)) {
         int rc = ka_qout_finish(sk.out);
         int fx = rc ? KA_EXIT_INTERNAL : sink_flush(&sk, 0);

@@ -3,7 +3,8 @@
  *
  * Requests arrive from three sources: a Poisson stream of background requests (controllers,
  * kubelets, monitoring), human/CI sessions that run short scripts with think times, and attack
- * scenarios. Each request in flight sits in a pool slot; a binary heap orders the slots by the
+ * scenarios; gen_extra.c adds three more (Secret writes, CI Deployment deletions, the
+ * deployment-delete scenario) on a PRNG of their own. Each request in flight sits in a pool slot; a binary heap orders the slots by the
  * instant of their next stage, so events come out in stageTimestamp order and concurrent
  * requests interleave. Small shared helpers (PRNG extras, time formatting, URI building) live
  * here too.
@@ -21,7 +22,10 @@
 static const char *const sc_names[KA_GEN_SC_COUNT] = {
     NULL,           "pod-exec",       "secret-dump",      "cluster-admin-binding",
     "token-request", "privileged-pod", "anonymous-access", "forbidden-storm",
+    "deployment-delete",
 };
+/* The scenarios of the round robin; deployment-delete has its own stream (gen_extra.c). */
+#define KA__RR_SCENARIOS (KA_GEN_SC_FORBIDDEN_STORM)
 
 const char *ka_gen_scenario_name(int scenario)
 {
@@ -195,13 +199,13 @@ unsigned ka__req_events(const struct ka__req *r)
     return req_total(r) - r->next;
 }
 
-void ka__req_init(struct ka_gen *g, struct ka__req *r, int64_t t0)
+void ka__req_init(struct ka_gen *g, struct ka__req *r, int64_t t0, struct ka__rng *rng)
 {
     memset(r, 0, offsetof(struct ka__req, name));
     r->name[0] = r->uri[0] = 0;
     r->seq = ++g->seq;
-    r->seed = ka__rng_next(&g->rng);
-    ka__rng_uuid(&g->rng, r->audit_id);
+    r->seed = ka__rng_next(rng);
+    ka__rng_uuid(rng, r->audit_id);
     r->t[0] = t0;
     r->res = -1;
     r->code = 200;
@@ -354,8 +358,9 @@ int ka_gen_new(const struct ka_gen_opts *opts, struct ka_gen **out)
     g->next_attack = g->o.attacks
                          ? g->now + ka__rng_exp(&g->rng, ev_us * KA__ATTACK_GAP_EVENTS / 4)
                          : INT64_MAX;
-    g->attack_rr = (uint32_t)ka__rng_below(&g->rng, KA_GEN_SC_COUNT - 1);
+    g->attack_rr = (uint32_t)ka__rng_below(&g->rng, KA__RR_SCENARIOS);
     g->rv = 1000000 + ka__rng_below(&g->rng, 8000000);
+    ka__extra_init(g);
     *out = g;
     return KA_OK;
 }
@@ -384,9 +389,21 @@ uint64_t ka_gen_bytes(const struct ka_gen *g)
 
 /* ---- arrivals ---- */
 
-enum { SRC_BG = -1, SRC_SESSION_START = -2, SRC_ATTACK_START = -3 };
+enum {
+    SRC_BG = -1, SRC_SESSION_START = -2, SRC_ATTACK_START = -3,
+    SRC_X_SECRET = -4, SRC_X_CI = -5, SRC_X_ATTACK = -6
+};
 
-/* The earliest arrival source and its instant; sessions are numbered 0.. */
+/* Requests of the extra streams draw from their own PRNG. */
+static bool is_extra(int src)
+{
+    return src <= SRC_X_SECRET || src >= KA__BASE_SESSIONS;
+}
+
+/*
+ * The earliest arrival source and its instant; sessions are numbered 0.. On a tie the older
+ * sources win, so the extra streams never reorder the rest.
+ */
 static int next_source(const struct ka_gen *g, int64_t *t)
 {
     int src = SRC_BG;
@@ -399,19 +416,29 @@ static int next_source(const struct ka_gen *g, int64_t *t)
         best = g->next_attack;
         src = SRC_ATTACK_START;
     }
-    for (int i = 0; i < KA__MAX_SESSIONS; i++)
+    for (int i = 0; i < KA__MAX_SESSIONS; i++) {
+        if (i == KA__BASE_SESSIONS) {
+            const int64_t xt[3] = {g->x.next_secret, g->x.next_ci, g->x.next_attack};
+            for (int k = 0; k < 3; k++)
+                if (xt[k] < best) {
+                    best = xt[k];
+                    src = SRC_X_SECRET - k;
+                }
+        }
         if (g->sess[i].active && g->sess[i].next_t < best) {
             best = g->sess[i].next_t;
             src = i;
         }
+    }
     *t = best;
     return src;
 }
 
 static struct ka__session *free_session(struct ka_gen *g, bool attack)
 {
-    /* The last four slots are kept for attack scenarios. */
-    int lo = attack ? KA__MAX_SESSIONS - 4 : 0, hi = attack ? KA__MAX_SESSIONS : KA__MAX_SESSIONS - 4;
+    /* The four slots below KA__BASE_SESSIONS are kept for attack scenarios. */
+    int lo = attack ? KA__BASE_SESSIONS - 4 : 0;
+    int hi = attack ? KA__BASE_SESSIONS : KA__BASE_SESSIONS - 4;
     for (int i = lo; i < hi; i++)
         if (!g->sess[i].active)
             return &g->sess[i];
@@ -434,7 +461,7 @@ static void start_session(struct ka_gen *g, int src, int64_t t)
     s->next_t = t;
     s->seed = rng.s;
     if (attack) {
-        int sc = 1 + (int)(g->attack_rr++ % (KA_GEN_SC_COUNT - 1));
+        int sc = 1 + (int)(g->attack_rr++ % KA__RR_SCENARIOS);
         ka__session_start_attack(g, s, sc, &rng);
     } else {
         ka__session_start_normal(g, s, &rng);
@@ -443,7 +470,7 @@ static void start_session(struct ka_gen *g, int src, int64_t t)
 }
 
 /* Shrinks r when its events do not fit in what is left of the --events budget. */
-static void fit_budget(struct ka_gen *g, struct ka__req *r)
+static void fit_budget(struct ka_gen *g, struct ka__req *r, struct ka__rng *src)
 {
     if (!g->o.events)
         return;
@@ -452,7 +479,7 @@ static void fit_budget(struct ka_gen *g, struct ka__req *r)
         return;
     int64_t t0 = r->t[0];
     struct ka__rng rng = {r->seed};
-    ka__req_init(g, r, t0);
+    ka__req_init(g, r, t0, src);
     if (left >= 2)
         ka__traffic_small(g, r, &rng);
     else
@@ -465,22 +492,31 @@ static void arrive(struct ka_gen *g, int src, int64_t t)
         start_session(g, src, t);
         return;
     }
+    if (src == SRC_X_CI || src == SRC_X_ATTACK) {
+        ka__extra_arrive(g, src == SRC_X_CI ? KA__X_CI : KA__X_ATTACK, t, NULL);
+        return;
+    }
+    struct ka__rng *rr = is_extra(src) ? &g->x.rng : &g->rng;
     uint32_t id = g->free_ids[--g->n_free];
     struct ka__req *r = &g->pool[id];
-    ka__req_init(g, r, t);
+    ka__req_init(g, r, t, rr);
     if (src == SRC_BG) {
         struct ka__rng rng = {r->seed};
         ka__traffic_background(g, r, &rng);
         g->now = t + ka__rng_exp(&g->rng, g->bg_mean) + 1;
+    } else if (src == SRC_X_SECRET) {
+        ka__extra_arrive(g, KA__X_SECRET, t, r);
     } else {
         struct ka__session *s = &g->sess[src];
-        int64_t think = s->scenario ? ka__attack_step(g, s, r) : ka__session_step(g, s, r);
+        int64_t think = src >= KA__BASE_SESSIONS ? ka__extra_step(g, s, r)
+                        : s->scenario              ? ka__attack_step(g, s, r)
+                                                   : ka__session_step(g, s, r);
         if (think < 0)
             s->active = 0;
         else
             s->next_t = r->t[2] + think + 1;
     }
-    fit_budget(g, r);
+    fit_budget(g, r, rr);
     r->level = ka__policy_level(r);
     g->pending += ka__req_events(r);
     g->heap[g->n_heap++] = id;

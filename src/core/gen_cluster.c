@@ -344,6 +344,13 @@ static int build_attackers(struct ka__cluster *c, struct ka__rng *r)
         rc = make_user(&a[ATK_DEV], PK_HUMAN, "oidc:dave@example.com", "oidc:team-payments",
                        "system:authenticated",
                        "kubectl/v1.28.4 (linux/amd64) kubernetes/bae2c62", "10.8.1.99", reason);
+    /* A person who deletes production Deployments by hand (deployment-delete). */
+    rbac_reason(reason, sizeof reason, "legacy-ops-admin", "admin", "Group",
+                "oidc:ops-contractors");
+    if (!rc)
+        rc = make_user(&a[ATK_CARELESS], PK_HUMAN, "oidc:frank@example.com",
+                       "oidc:ops-contractors", "system:authenticated",
+                       "kubectl/v1.27.3 (linux/amd64) kubernetes/25b4e43", "10.8.4.58", reason);
     return rc;
 }
 

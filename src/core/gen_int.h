@@ -1,7 +1,9 @@
 /*
  * gen_int.h - internals shared by the traffic generator's files (gen.c scheduler, gen_cluster.c
  * simulated cluster, gen_traffic.c normal requests, gen_attacks.c scenarios, gen_event.c event
- * envelope, gen_objects.c request/response bodies). Not a public header.
+ * envelope, gen_objects.c request/response bodies, gen_extra.c the streams added later with their
+ * own random numbers: Deployment deletions and Secret writes, gen_secrets.c their Secret
+ * bodies). Not a public header.
  */
 #ifndef KAUDIT_GEN_INT_H
 #define KAUDIT_GEN_INT_H
@@ -147,7 +149,9 @@ enum ka__ctlid {
     CTL_COREDNS, CTL_PROM, CTL_INGRESS, CTL_CERTMGR, CTL_APISERVER, CTL_COUNT
 };
 /* Attack principals (indexes into cluster.attackers). */
-enum ka__atkid { ATK_MALLORY, ATK_COMPROMISED_SA, ATK_ANON, ATK_SCANNER, ATK_DEV, ATK_COUNT };
+enum ka__atkid {
+    ATK_MALLORY, ATK_COMPROMISED_SA, ATK_ANON, ATK_SCANNER, ATK_DEV, ATK_CARELESS, ATK_COUNT
+};
 
 extern const char *const ka__ns_names[KA__N_NS];
 
@@ -173,7 +177,11 @@ enum ka__authz { AZ_NONE, AZ_ALLOW, AZ_FORBID };
 enum ka__body {
     B_NONE, B_POD, B_POD_PRIV, B_BINDING, B_NODE_STATUS, B_POD_STATUS, B_ESLICE, B_ENDPOINTS,
     B_LEASE, B_CONFIGMAP, B_SECRET, B_DELETE, B_DEPLOY_APPLY, B_DEPLOY_IMAGE, B_DEPLOYMENT,
-    B_CRB, B_TOKENREQ, B_EVENT, B_COUNT
+    B_CRB, B_TOKENREQ, B_EVENT,
+    B_X_TLS_SECRET,   /* cert-manager's TLS Secret (gen_secrets.c) */
+    B_X_APPLY_SECRET, /* kubectl apply patch of a Secret: data and last-applied annotation */
+    B_X_STRING_SECRET, /* a Secret with stringData (request) or its data (response) */
+    B_COUNT
 };
 
 struct ka__req {
@@ -208,7 +216,17 @@ struct ka__session {
     uint32_t a, b, c;
 };
 
-#define KA__MAX_SESSIONS 24
+/* Slots 0..19 normal sessions, 20..23 attacks, 24..29 the extra streams (gen_extra.c). */
+#define KA__MAX_SESSIONS 30
+#define KA__BASE_SESSIONS 24
+
+/* The extra streams' state: own PRNG and arrival instants (µs; INT64_MAX = never). */
+struct ka__extra {
+    struct ka__rng rng;
+    int64_t next_secret;  /* next Secret write */
+    int64_t next_ci;      /* next CI preview Deployment deletion */
+    int64_t next_attack;  /* next deployment-delete scenario */
+};
 
 struct ka_gen {
     struct ka_gen_opts o;
@@ -223,6 +241,7 @@ struct ka_gen {
     uint64_t seq;
     uint32_t lease_rr;        /* round robin over node leases */
     uint32_t status_rr;       /* round robin over node status */
+    struct ka__extra x;
     struct ka__session sess[KA__MAX_SESSIONS];
     struct ka__req *pool;     /* KA_GEN_MAX_INFLIGHT slots */
     uint32_t *free_ids;
@@ -238,8 +257,8 @@ struct ka_gen {
 int64_t ka__req_time(const struct ka__req *r);
 unsigned ka__req_events(const struct ka__req *r);
 
-/* Fills r with a fresh request: clears it, sets seq/seed/audit ID/t[0]. */
-void ka__req_init(struct ka_gen *g, struct ka__req *r, int64_t t0);
+/* Fills r with a fresh request: clears it, sets seq/seed/audit ID/t[0] (drawn from rng). */
+void ka__req_init(struct ka_gen *g, struct ka__req *r, int64_t t0, struct ka__rng *rng);
 /* Sets shape and stage times from a latency (µs); long requests: dur = stream duration. */
 void ka__req_short(struct ka_gen *g, struct ka__req *r, int64_t lat);
 void ka__req_long(struct ka_gen *g, struct ka__req *r, int64_t dur);
@@ -268,6 +287,17 @@ void ka__session_start_attack(struct ka_gen *g, struct ka__session *s, int sc,
  */
 int64_t ka__session_step(struct ka_gen *g, struct ka__session *s, struct ka__req *r);
 int64_t ka__attack_step(struct ka_gen *g, struct ka__session *s, struct ka__req *r);
+
+/* ---- extra streams (gen_extra.c) ---- */
+enum { KA__X_SECRET, KA__X_CI, KA__X_ATTACK };
+/* Sets the extra streams' PRNG and first arrival instants. */
+void ka__extra_init(struct ka_gen *g);
+/* Starts extra source src (KA__X_*) at t: a Secret write into r, or a session (r unused). */
+void ka__extra_arrive(struct ka_gen *g, int src, int64_t t, struct ka__req *r);
+/* Runs the step of an extra session (slot >= KA__BASE_SESSIONS); as ka__session_step. */
+int64_t ka__extra_step(struct ka_gen *g, struct ka__session *s, struct ka__req *r);
+/* Writes the Secret bodies B_X_* (gen_secrets.c). */
+void ka__secret_body_write(const struct ka__req *r, int kind, bool response, struct ka__gw *w);
 
 /* Writes one event line of r at stage (0..2) into w (gen_event.c). */
 void ka__event_write(struct ka_gen *g, const struct ka__req *r, int stage, struct ka__gw *w);

@@ -660,6 +660,11 @@ void ka__body_write(struct ka_gen *g, const struct ka__req *r, int kind, bool re
                   "\"expirationSeconds\":86400,\"boundObjectRef\":null},\"status\":{\"token\":\"\","
                   "\"expirationTimestamp\":null}}");
         break;
+    case B_X_TLS_SECRET:
+    case B_X_APPLY_SECRET:
+    case B_X_STRING_SECRET:
+        ka__secret_body_write(r, kind, response, w);
+        break;
     default:
         GW_LIT(w, "{}");
         break;

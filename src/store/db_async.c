@@ -3,6 +3,11 @@
  * caller fills one (decoding, canonical encoding, compression) while a writer thread commits
  * the other, so that on two cores reading and writing overlap. The SQLite connection is used
  * by one thread at a time: the writer while a batch is in flight, the caller otherwise.
+ *
+ * A batch the writer could not commit is kept (s->async_failed) and its error reported by the
+ * next ka_store_sync; the following ka_store_sync or ka_store_commit_async commits it again,
+ * synchronously, before anything else, so that no batch is lost and batches land in order
+ * (the journal consumer commits its cursor only after a batch and all before it landed).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +30,8 @@ static void *writer(void *arg)
         pthread_mutex_lock(&s->async_mu);
         if (rc && !s->async_rc)
             s->async_rc = rc;
-        if (rc) { /* dropped: the error is reported by the next sync */
-            b->n = 0;
-            ka_buf_reset(&b->arena);
-            ka_buf_reset(&b->zarena);
-        }
+        if (rc) /* kept, retried by the next sync or commit_async */
+            s->async_failed = b;
         s->async_acc.inserted += cs.inserted;
         s->async_acc.duplicates += cs.duplicates;
         s->async_b = NULL;
@@ -81,12 +83,30 @@ void db_async_stop(struct ka_store *s)
     s->async_started = false;
 }
 
+/* Commits the batch that failed in the writer, if any (the caller's thread, nothing in
+ * flight). */
+static int retry_failed(struct ka_store *s)
+{
+    struct db_batch *b = s->async_failed;
+    if (!b)
+        return KA_OK;
+    struct ka_store_commit_stats cs = {0, 0};
+    int rc = db_commit_batch(s, b, &cs);
+    if (rc)
+        return rc;
+    s->async_failed = NULL;
+    s->async_acc.inserted += cs.inserted;
+    s->async_acc.duplicates += cs.duplicates;
+    return KA_OK;
+}
+
 int ka_store_commit(struct ka_store *s, struct ka_store_commit_stats *st)
 {
     if (s->o.readonly)
         return KA_EINVAL;
     wait_idle(s);
-    return db_commit_batch(s, s->fill, st);
+    int rc = retry_failed(s);
+    return rc ? rc : db_commit_batch(s, s->fill, st);
 }
 
 int ka_store_commit_async(struct ka_store *s)
@@ -98,32 +118,46 @@ int ka_store_commit_async(struct ka_store *s)
     for (size_t i = 0; i < b->n && packed; i++)
         packed = b->rows[i].packed;
     wait_idle(s);
+    if (s->async_rc) /* an error not yet reported by ka_store_sync */
+        return s->async_rc;
+    int rc = retry_failed(s);
+    if (rc)
+        return rc;
     if (!packed || b->n == 0) {
         struct ka_store_commit_stats cs = {0, 0};
-        int rc = db_commit_batch(s, b, &cs);
+        rc = db_commit_batch(s, b, &cs);
         s->async_acc.inserted += cs.inserted;
         s->async_acc.duplicates += cs.duplicates;
         return rc;
     }
-    int rc = start(s);
+    rc = start(s);
     if (rc)
         return rc;
     pthread_mutex_lock(&s->async_mu);
-    rc = s->async_rc;
-    if (rc == 0) {
-        s->async_b = b;
-        s->async_busy = true;
-        s->fill = b == &s->bat[0] ? &s->bat[1] : &s->bat[0];
-        pthread_cond_broadcast(&s->async_cv);
-    }
+    s->async_b = b;
+    s->async_busy = true;
+    s->fill = b == &s->bat[0] ? &s->bat[1] : &s->bat[0];
+    pthread_cond_broadcast(&s->async_cv);
     pthread_mutex_unlock(&s->async_mu);
-    return rc;
+    return KA_OK;
+}
+
+bool ka_store_in_flight(struct ka_store *s)
+{
+    if (!s->async_started)
+        return false;
+    pthread_mutex_lock(&s->async_mu);
+    bool busy = s->async_busy;
+    pthread_mutex_unlock(&s->async_mu);
+    return busy;
 }
 
 int ka_store_sync(struct ka_store *s, struct ka_store_commit_stats *st)
 {
     wait_idle(s);
     int rc = s->async_rc;
+    if (rc == 0 && s->async_failed)
+        rc = retry_failed(s);
     if (st)
         *st = s->async_acc;
     s->async_rc = 0;

@@ -285,7 +285,7 @@ int db_intern(struct ka_store *s, enum db_kind kind, const char *p, size_t n, in
     struct db_strcache *c = &s->cache;
     if ((c->n + 1) * 2 > c->cap && cache_grow(c))
         return KA_ENOMEM;
-    uint64_t h = db_hash(p, n, (uint64_t)kind);
+    uint64_t h = db_mem_hash(p, n, (uint64_t)kind);
     struct db_strent *e = cache_find(c, h, (uint8_t)kind, p, n);
     if (e->s)
         return *id = e->id, KA_OK;

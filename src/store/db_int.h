@@ -71,6 +71,21 @@ struct db_strcache {
     size_t n, cap;
 };
 
+/* The rows of a batch grouped by auditID (db_group.c). */
+enum { DB_ACT_DUP = 0, DB_ACT_INSERT, DB_ACT_LATEST, DB_ACT_SINGLE /* no auditID */ };
+struct db_head {
+    int64_t ah;           /* the stored hash of the auditID */
+    uint32_t first, last; /* rows of the batch, linked by next[] */
+};
+struct db_group {
+    uint32_t *next;        /* next row of the same auditID, UINT32_MAX at the end */
+    uint8_t *act;          /* DB_ACT_* per row */
+    struct db_head *heads; /* one per auditID */
+    size_t nheads;
+    uint32_t *slots;       /* hash table of 2 * cap entries: index into heads */
+    size_t cap;
+};
+
 struct db_ddict {
     int64_t id;
     ZSTD_DDict *dd;
@@ -83,6 +98,7 @@ struct ka_store {
     /* writing */
     sqlite3_stmt *st_ins, *st_body, *st_ranks, *st_unlatest, *st_str_ins, *st_str_get, *st_meta_add;
     struct db_strcache cache;
+    struct db_group grp;
     struct db_batch bat[2];
     struct db_batch *fill; /* the batch ka_store_add fills */
     struct db_batch *wb;   /* the batch being written */
@@ -93,6 +109,7 @@ struct ka_store {
     pthread_mutex_t async_mu;
     pthread_cond_t async_cv;
     struct db_batch *async_b;
+    struct db_batch *async_failed; /* a batch the writer could not commit, kept for a retry */
     int async_rc;
     struct ka_store_commit_stats async_acc;
     ZSTD_CCtx *cctx;
@@ -136,6 +153,11 @@ int db_setup_cctx(struct ka_store *s);
 int db_compress(struct ka_store *s, const char *p, size_t n, struct ka_buf *out);
 /* Writes batch b in one transaction; on success b is emptied. */
 int db_commit_batch(struct ka_store *s, struct db_batch *b, struct ka_store_commit_stats *st);
+
+/* db_group.c */
+uint64_t db_mem_hash(const void *p, size_t n, uint64_t seed);
+int db_group_decide(struct ka_store *s, uint64_t *reqs);
+void db_group_free(struct db_group *g);
 
 /* db_async.c */
 void db_async_stop(struct ka_store *s);

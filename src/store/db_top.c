@@ -11,6 +11,27 @@
 
 #include "db_query.h"
 
+/*
+ * The head of the count: SQLite walks a whole index and looks each row up when no filter
+ * narrows an index (--verb alone: "latest = 1" picks a partial index), which on a large store
+ * is random reads of every row, 10-20 times slower than reading the table in order.
+ */
+static bool scans_an_index(struct dbq *x, const char *head, const char *tail)
+{
+    struct ka_buf plan;
+    ka_buf_init(&plan, 0);
+    bool scan = dbq_plan(x, head, tail, &plan) == 0 && ka_buf_cstr(&plan) &&
+                strstr(plan.p, "SCAN events USING INDEX ") != NULL;
+    ka_buf_free(&plan);
+    return scan;
+}
+
+static const char *count_head(struct dbq *x)
+{
+    static const char *const plain = "SELECT count(*) FROM events";
+    return scans_an_index(x, plain, "") ? "SELECT count(*) FROM events NOT INDEXED" : plain;
+}
+
 int ka_store_count(struct ka_store *s, const struct ka_query *q, uint64_t *out)
 {
     struct dbq x;
@@ -18,7 +39,7 @@ int ka_store_count(struct ka_store *s, const struct ka_query *q, uint64_t *out)
     int rc = dbq_build(s, q, &x);
     if (rc == 0 && (!x.exact || q->limit))
         rc = KA_ENOENT;
-    rc = rc ? rc : dbq_prepare(&x, "SELECT count(*) FROM events", "", &st);
+    rc = rc ? rc : dbq_prepare(&x, count_head(&x), "", &st);
     if (rc == 0) {
         int step = sqlite3_step(st);
         if (step == SQLITE_ROW)
@@ -169,12 +190,19 @@ static bool per_user(const struct top_field *f, const struct ka_query *q)
 }
 
 /* "SELECT count(*), cols FROM events" and "GROUP BY cols" for field f. */
-static int top_sql(const struct top_field *f, struct ka_buf *head, struct ka_buf *tail)
+/* The grouping SQL; reads the table in order rather than walk an index (see count_head). */
+static int top_sql(struct dbq *x, const struct top_field *f, struct ka_buf *head,
+                   struct ka_buf *tail)
 {
     int rc = ka_buf_printf(head, "SELECT count(*), %s FROM events", f->cols);
     rc = rc ? rc : ka_buf_printf(tail, "GROUP BY %s", f->cols);
     if (rc == 0 && (!ka_buf_cstr(head) || !ka_buf_cstr(tail)))
         rc = KA_ENOMEM;
+    if (rc == 0 && scans_an_index(x, head->p, tail->p)) {
+        ka_buf_reset(head);
+        rc = ka_buf_printf(head, "SELECT count(*), %s FROM events NOT INDEXED", f->cols);
+        rc = rc ? rc : ka_buf_cstr(head) ? KA_OK : KA_ENOMEM;
+    }
     return rc;
 }
 
@@ -195,7 +223,7 @@ int db_top_explain(struct ka_store *s, const struct ka_query *q, const char *fie
         rc = rc ? rc : ka_buf_printf(&tail, "AND user_id = %d -- per user", 1);
         rc = rc ? rc : (ka_buf_cstr(&head) && ka_buf_cstr(&tail) ? KA_OK : KA_ENOMEM);
     } else {
-        rc = rc ? rc : top_sql(f, &head, &tail);
+        rc = rc ? rc : top_sql(&x, f, &head, &tail);
     }
     rc = rc ? rc : ka_buf_printf(out, "%s WHERE %.*s %s", head.p, (int)x.w.n, x.w.p, tail.p);
     rc = rc ? rc : dbq_plan(&x, head.p, tail.p, out);
@@ -278,7 +306,7 @@ int ka_store_top(struct ka_store *s, const struct ka_query *q, const char *field
         rc = KA_OK;
     }
     if (rc == 0 && !by_user) {
-        rc = rc ? rc : top_sql(f, &head, &tail);
+        rc = rc ? rc : top_sql(&x, f, &head, &tail);
         rc = rc ? rc : dbq_prepare(&x, head.p, tail.p, &st);
         rc = rc ? rc : read_groups(s, f, st, &arena, &v, &n);
     }

@@ -53,6 +53,7 @@ void db_writer_free(struct ka_store *s)
     s->cctx = NULL;
     s->cdict = NULL;
     db_cache_free(&s->cache);
+    db_group_free(&s->grp);
     db_batch_free(&s->bat[0]);
     db_batch_free(&s->bat[1]);
     ka_buf_free(&s->zbuf);
@@ -220,36 +221,36 @@ static int insert_row(struct ka_store *s, const struct db_row *r, bool latest, i
     return rc == SQLITE_DONE ? insert_body(s, r) : db_err(s, rc, "insert");
 }
 
-/* One row: duplicate check, latest flag, insert. */
-static int write_row(struct ka_store *s, const struct db_row *r, uint64_t *ins, uint64_t *reqs)
+/* A row without auditID: a request of its own, known by its content's hash. */
+static int write_single(struct ka_store *s, const struct db_row *r, uint64_t *ins,
+                        uint64_t *reqs)
 {
     bool dup = false, latest = true;
-    int64_t prev = 0, ah;
-    int rc;
-    if (r->len[DF_AID] == 0) {
-        /* No auditID: a request of its own, known by its content's hash. */
-        ah = (int64_t)db_hash(SPAN(r, s->wb, DF_LINE), 7);
-        rc = rank_state(s, r, ah, &dup, &latest, &prev);
-        latest = true;
-        prev = 0;
-    } else {
-        ah = (int64_t)db_hash(SPAN(r, s->wb, DF_AID), 0);
-        rc = rank_state(s, r, ah, &dup, &latest, &prev);
-    }
+    int64_t prev = 0;
+    int64_t ah = (int64_t)db_hash(SPAN(r, s->wb, DF_LINE), 7);
+    int rc = rank_state(s, r, ah, &dup, &latest, &prev);
     if (rc || dup)
         return rc;
-    if (prev) {
-        sqlite3_bind_int64(s->st_unlatest, 1, prev);
-        rc = sqlite3_step(s->st_unlatest);
-        sqlite3_reset(s->st_unlatest);
-        if (rc != SQLITE_DONE)
-            return db_err(s, rc, "latest update");
-    }
-    rc = insert_row(s, r, latest, ah);
+    rc = insert_row(s, r, true, ah);
     if (rc == 0) {
         (*ins)++;
-        *reqs += latest && !prev;
+        (*reqs)++;
     }
+    return rc;
+}
+
+/* One row as db_group_decide decided it. */
+static int write_row(struct ka_store *s, size_t i, uint64_t *ins, uint64_t *reqs)
+{
+    const struct db_row *r = &s->wb->rows[i];
+    uint8_t act = s->grp.act[i];
+    if (act == DB_ACT_SINGLE)
+        return write_single(s, r, ins, reqs);
+    if (act == DB_ACT_DUP)
+        return KA_OK;
+    int rc = insert_row(s, r, act == DB_ACT_LATEST, (int64_t)db_hash(SPAN(r, s->wb, DF_AID), 0));
+    if (rc == 0)
+        (*ins)++;
     return rc;
 }
 
@@ -275,9 +276,10 @@ static int write_batch(struct ka_store *s, uint64_t *ins)
         rc = db_ensure_dict(s, true);
         rc = rc ? rc : db_setup_cctx(s);
     }
+    rc = rc ? rc : db_group_decide(s, &reqs);
     for (size_t i = 0; rc == 0 && i < s->wb->n; i++) {
         n0 = *ins;
-        rc = write_row(s, &s->wb->rows[i], ins, &reqs);
+        rc = write_row(s, i, ins, &reqs);
         if (*ins != n0)
             raw += s->wb->rows[i].len[DF_LINE] + 1u;
     }

@@ -391,18 +391,12 @@ static int top_grow(struct ka_qout *qo)
     return KA_OK;
 }
 
-static int top_add(struct ka_qout *qo, const struct ka_event *ev)
+/* Adds count to the group whose key is qo->cell. */
+static int top_bump(struct ka_qout *qo, uint64_t count)
 {
-    ka_buf_reset(&qo->cell);
-    int rc = KA_OK;
-    for (size_t i = 0; rc == 0 && i < qo->o.n_top; i++) {
-        if (i)
-            rc = ka_buf_putc(&qo->cell, '\t');
-        if (rc == 0)
-            rc = ka_qfield_text(ev, qo->o.top[i], &qo->cell);
-    }
-    if (rc || !ka_buf_cstr(&qo->cell))
-        return rc ? rc : KA_ENOMEM;
+    int rc;
+    if (!ka_buf_cstr(&qo->cell))
+        return KA_ENOMEM;
     if (qo->top_used * 2 >= qo->top_cap && (rc = top_grow(qo)) != 0)
         return rc;
     size_t j = key_hash(qo->cell.p, qo->cell.n) & (qo->top_cap - 1);
@@ -413,7 +407,42 @@ static int top_add(struct ka_qout *qo, const struct ka_event *ev)
             return KA_ENOMEM;
         qo->top_used++;
     }
-    qo->top[j].n++;
+    qo->top[j].n += count;
+    return KA_OK;
+}
+
+static int top_add(struct ka_qout *qo, const struct ka_event *ev)
+{
+    ka_buf_reset(&qo->cell);
+    int rc = KA_OK;
+    for (size_t i = 0; rc == 0 && i < qo->o.n_top; i++) {
+        if (i)
+            rc = ka_buf_putc(&qo->cell, '\t');
+        if (rc == 0)
+            rc = ka_qfield_text(ev, qo->o.top[i], &qo->cell);
+    }
+    return rc ? rc : top_bump(qo, 1);
+}
+
+int ka_qout_add_top(struct ka_qout *qo, const char *key, size_t n, uint64_t count)
+{
+    if (qo->o.n_top != 1)
+        return KA_EINVAL;
+    const char *nul = memchr(key, 0, n);
+    if (nul) /* as for rows: a key ends at a NUL */
+        n = (size_t)(nul - key);
+    ka_buf_reset(&qo->cell);
+    int rc = ka_buf_append(&qo->cell, key, n);
+    if (rc == 0)
+        rc = top_bump(qo, count);
+    if (rc == 0)
+        qo->rows += count;
+    return rc;
+}
+
+int ka_qout_add_count(struct ka_qout *qo, uint64_t rows)
+{
+    qo->rows += rows;
     return KA_OK;
 }
 

@@ -2,8 +2,14 @@
  * store_consumer.c - the journal consumer that feeds the store: a thread reads the journal
  * through the cursor "store", adds the lines to a batch, and when the batch is full (or no
  * line came for batch_ms) commits it in one SQLite transaction (synchronous=FULL), then
- * commits the cursor. A crash between the two replays the batch, which the store ignores as
- * duplicates: every journal event is in the store exactly once. A line that is not an event
+ * commits the cursor at the position after the batch's last line. A crash between the two
+ * replays the batch, which the store ignores as duplicates: every journal event is in the
+ * store exactly once.
+ *
+ * Commits are pipelined (ka_store_commit_async): while the store's writer thread writes one
+ * batch, this thread reads, encodes and compresses the next, so that the two cores share the
+ * work. The cursor moves only after ka_store_sync confirmed the batch (and every batch before
+ * it); when the consumer has nothing to read it confirms the batch in flight at once. A line that is not an event
  * is counted and skipped (the journal only holds events the collector accepted). Retention
  * runs every retain_every_sec.
  */
@@ -25,6 +31,10 @@ struct ka_store_consumer {
     atomic_bool stop;
     pthread_mutex_t mu;
     struct ka_store_consumer_stats stats;
+    size_t max_events;           /* the batch grows up to this while the writer is busy */
+    bool inflight;               /* a batch handed to the writer, not yet confirmed */
+    struct ka_cursor_pos inflight_pos; /* the journal position after its last line */
+    struct ka_cursor_pos fill_pos;     /* the position after the last line added */
 };
 
 static void sc_log(struct ka_store_consumer *c, enum ka_sev sev, const char *fmt, ...)
@@ -49,32 +59,66 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Commits the batch, then the cursor. On a store error the batch is kept for a retry. */
-static int flush(struct ka_store_consumer *c)
+static void count_error(struct ka_store_consumer *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->stats.errors++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Waits for the batch in flight; once it landed, commits the cursor after it. */
+static int confirm(struct ka_store_consumer *c)
 {
     struct ka_store_commit_stats cs = {0, 0};
-    int rc = ka_store_commit(c->st, &cs);
-    if (rc) {
-        sc_log(c, KA_SEV_ERROR, "store: commit failed: %s", ka_store_errmsg(c->st));
-        pthread_mutex_lock(&c->mu);
-        c->stats.errors++;
-        pthread_mutex_unlock(&c->mu);
-        return rc;
-    }
-    rc = ka_cursor_commit(c->cur);
-    if (rc)
-        sc_log(c, KA_SEV_ERROR, "store: cursor commit failed: %s", ka_strerror(rc));
+    int rc = ka_store_sync(c->st, &cs);
     pthread_mutex_lock(&c->mu);
     c->stats.inserted += cs.inserted;
     c->stats.duplicates += cs.duplicates;
+    pthread_mutex_unlock(&c->mu);
+    if (rc) {
+        sc_log(c, KA_SEV_ERROR, "store: commit failed: %s", ka_store_errmsg(c->st));
+        count_error(c);
+        return rc;
+    }
+    if (!c->inflight)
+        return KA_OK;
+    c->inflight = false;
+    rc = ka_cursor_commit_at(c->cur, &c->inflight_pos);
+    if (rc)
+        sc_log(c, KA_SEV_ERROR, "store: cursor commit failed: %s", ka_strerror(rc));
+    pthread_mutex_lock(&c->mu);
     c->stats.batches++;
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
 
-static void add_line(struct ka_store_consumer *c, const struct ka_tail_rec *rec)
+/* Confirms the previous batch, then hands this one to the writer. On a store error the
+ * batches are kept for a retry. */
+static int flush(struct ka_store_consumer *c)
+{
+    struct ka_cursor_pos pos = c->fill_pos;
+    int rc = confirm(c);
+    if (rc && ka_store_pending(c->st) == 0)
+        return rc;
+    if (rc == 0 && (rc = ka_store_commit_async(c->st)) != 0) {
+        sc_log(c, KA_SEV_ERROR, "store: commit failed: %s", ka_store_errmsg(c->st));
+        count_error(c);
+    }
+    if (rc)
+        return rc;
+    c->inflight = true;
+    c->inflight_pos = pos;
+    return KA_OK;
+}
+
+/* Adds the line to the batch; false when the batch is too large for it (commit first, then
+ * add it again). */
+static bool add_line(struct ka_store_consumer *c, const struct ka_tail_rec *rec)
 {
     int rc = ka_store_add_line(c->st, rec->line, rec->len);
+    if (rc == KA_ETOOBIG && ka_store_pending(c->st) > 0)
+        return false;
+    ka_cursor_tell(c->cur, &c->fill_pos);
     pthread_mutex_lock(&c->mu);
     c->stats.events++;
     if (rc)
@@ -83,6 +127,7 @@ static void add_line(struct ka_store_consumer *c, const struct ka_tail_rec *rec)
     if (rc)
         sc_log(c, KA_SEV_WARNING, "store: %s offset %llu: not stored: %s", rec->file,
              (unsigned long long)rec->offset, ka_strerror(rc));
+    return true;
 }
 
 static void maybe_retain(struct ka_store_consumer *c, int64_t *next)
@@ -90,6 +135,8 @@ static void maybe_retain(struct ka_store_consumer *c, int64_t *next)
     struct ka_store_retain_stats rs;
     if ((!c->o.max_age_sec && !c->o.max_bytes) || mono_ms() < *next)
         return;
+    if (c->inflight && confirm(c) != 0)
+        return; /* the store has no connection to spare before the batch landed */
     *next = mono_ms() + (int64_t)c->o.retain_every_sec * 1000;
     if (ka_store_retain(c->st, c->o.max_age_sec, c->o.max_bytes, (int64_t)time(NULL), &rs))
         sc_log(c, KA_SEV_ERROR, "store: retention failed: %s", ka_store_errmsg(c->st));
@@ -114,20 +161,31 @@ static void *run(void *arg)
     struct ka_store_consumer *c = arg;
     struct ka_tail_rec rec;
     int64_t first = 0, next_retain = 0;
-    bool failing = false;
+    bool failing = false, held = false; /* held: rec waits for the batch to be committed */
     while (!atomic_load(&c->stop)) {
         size_t n = ka_store_pending(c->st);
-        if (n && (failing || n >= c->o.batch_events || mono_ms() - first >= c->o.batch_ms)) {
-            failing = flush(c) != 0 && ka_store_pending(c->st) > 0;
-            if (failing)
+        /* Full or old enough, and the writer is free; or too large to wait any longer. */
+        bool due = n >= c->o.batch_events || mono_ms() - first >= c->o.batch_ms;
+        if (n && (failing || held || n >= c->max_events ||
+                  (due && !ka_store_in_flight(c->st)))) {
+            failing = flush(c) != 0;
+            if (failing) {
                 pause_ms(200);
+            } else if (held) {
+                first = mono_ms();
+                held = !add_line(c, &rec);
+            }
             continue;
         }
-        int rc = ka_cursor_next(c->cur, &rec, 50);
+        int rc = ka_cursor_next(c->cur, &rec, n || !c->inflight ? 50 : 0);
+        if (rc == 0 && c->inflight && confirm(c) != 0) {
+            pause_ms(200); /* the batch in flight failed: it is retried by the next confirm */
+            continue;
+        }
         if (rc == 1) {
             if (n == 0)
                 first = mono_ms();
-            add_line(c, &rec);
+            held = !add_line(c, &rec);
         } else if (rc < 0) {
             sc_log(c, KA_SEV_ERROR, "store: journal read failed: %s", ka_strerror(rc));
             pause_ms(100);
@@ -136,6 +194,8 @@ static void *run(void *arg)
     }
     if (ka_store_pending(c->st))
         flush(c);
+    if (c->inflight)
+        confirm(c);
     return NULL;
 }
 
@@ -152,6 +212,8 @@ int ka_store_consumer_start(struct ka_journal *j, const char *data_dir,
         c->o.batch_events = c->o.batch_events ? KA_STORE_MAX_BATCH / 2 : 4096;
     if (c->o.batch_ms <= 0)
         c->o.batch_ms = 200;
+    c->max_events = c->o.batch_events * 8 < KA_STORE_MAX_BATCH / 2 ? c->o.batch_events * 8
+                                                                   : KA_STORE_MAX_BATCH / 2;
     if (c->o.retain_every_sec <= 0)
         c->o.retain_every_sec = 60;
     pthread_mutex_init(&c->mu, NULL);

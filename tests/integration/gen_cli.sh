@@ -54,8 +54,8 @@ check "--bytes 100k: at least 102400 bytes" test "$size" -ge 102400
 check "--bytes 100k: stops at the first boundary" test $((size - last)) -lt 102400
 
 "$bin" gen --events 30000 --seed 5 --attacks --labels "$tmp/labels.tsv" >"$tmp/atk.log"
-check "labels name all seven scenarios" eq "$(cut -f2 "$tmp/labels.tsv" | sort -u | tr '\n' ' ')" \
-    "anonymous-access cluster-admin-binding forbidden-storm pod-exec privileged-pod secret-dump token-request "
+check "labels name all eight scenarios" eq "$(cut -f2 "$tmp/labels.tsv" | sort -u | tr '\n' ' ')" \
+    "anonymous-access cluster-admin-binding deployment-delete forbidden-storm pod-exec privileged-pod secret-dump token-request "
 cut -f1 "$tmp/labels.tsv" | sort -u >"$tmp/labelled.ids"
 jq -r .auditID "$tmp/atk.log" | sort -u >"$tmp/all.ids"
 check "every labelled auditID is in the output" eq "$(comm -23 "$tmp/labelled.ids" "$tmp/all.ids" | wc -l)" 0

@@ -210,14 +210,22 @@ got=$(rows_ids --decision forbid --user system:anonymous)
 exp=$(labelled forbidden-storm 'e["verb"]=="delete"')
 got=$(rows_ids --verb delete --user system:serviceaccount:search:indexer)
 [ -n "$exp" ] && [ "$exp" = "$got" ] && ok || bad "who deleted (storm): $(echo "$got" | wc -l) vs $(echo "$exp" | wc -l)"
-# Nobody deleted a Deployment in this data (no label, no such request): kaudit says so.
+# Who deleted a Deployment: the requests whose latest stage is a delete of deployments, as an
+# independent reading of the file finds them (the data may hold none: then kaudit says none).
 exp=$(python3 -c '
 import json,sys
-print(sum(1 for l in open(sys.argv[1]) for e in [json.loads(l)]
-          if e["verb"]=="delete" and (e.get("objectRef") or {}).get("resource")=="deployments"))
+rank = {"RequestReceived": 1, "ResponseStarted": 2, "ResponseComplete": 3, "Panic": 4}
+last = {}
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    a = e["auditID"]
+    if a not in last or rank.get(e["stage"], 0) > rank.get(last[a]["stage"], 0):
+        last[a] = e
+print("\n".join(sorted(a for a, e in last.items() if e["verb"] == "delete" and
+                        (e.get("objectRef") or {}).get("resource") == "deployments")))
 ' "$tmp/all.log")
 got=$(rows_ids --verb delete --resource deployments)
-[ "$exp" = 0 ] && [ -z "$got" ] && ok || bad "who deleted a Deployment: '$got' ($exp events)"
+[ "$exp" = "$got" ] && ok || bad "who deleted a Deployment: $(echo "$got" | wc -l) rows vs $(echo "$exp" | wc -l)"
 
 # ---- real data ----
 if [ -n "$shared" ] && [ -d "$shared/data/real" ]; then

@@ -134,10 +134,10 @@ static int cmp_id(const void *a, const void *b)
 /* Every auditID: RR+RC, RR+RS+RC, or a lone RS 401; stages in time order. */
 static void check_stage_patterns(const struct run *r)
 {
-    const struct ka_gen_info **v = malloc(r->n * sizeof *v);
+    const struct ka_gen_info **v = malloc(r->n * sizeof *v); /* NOLINT(bugprone-sizeof-expression) */
     for (size_t i = 0; i < r->n; i++)
         v[i] = &r->info[i];
-    qsort(v, r->n, sizeof *v, cmp_id);
+    qsort(v, r->n, sizeof *v, cmp_id); /* NOLINT(bugprone-sizeof-expression) */
     size_t groups = 0;
     for (size_t i = 0; i < r->n;) {
         size_t j = i;
@@ -450,4 +450,182 @@ Test(gen, cli_usage_errors)
     cr_assert_not_null(strstr(out, "example:"));
     free(out);
     free(err);
+}
+
+/* ---- Deployment deletions: the labelled scenario, CI's own, the garbage collector ---- */
+
+static bool has(const struct run *r, size_t i, const char *s)
+{
+    return memmem(r->out.p + r->off[i], r->off[i + 1] - r->off[i], s, strlen(s)) != NULL;
+}
+
+static const char *ref_str(json_t *j, const char *k)
+{
+    json_t *v = json_object_get(json_object_get(j, "objectRef"), k);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static const char *user_of(json_t *j)
+{
+    json_t *v = json_object_get(json_object_get(j, "user"), "username");
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+#define GC_USER "system:serviceaccount:kube-system:generic-garbage-collector"
+
+/* True when an unlabelled garbage-collector delete of `res` named prefix* follows line i. */
+static bool gc_follows(const struct run *r, size_t i, const char *res, const char *ns,
+                       const char *prefix)
+{
+    for (size_t k = i + 1; k < r->n && r->info[k].stage_usec < r->info[i].stage_usec + 5000000;
+         k++) {
+        if (r->info[k].stage != 2 || !has(r, k, GC_USER))
+            continue;
+        json_t *j = line_json(r, k);
+        bool ok = strcmp(jstr(j, "verb"), "delete") == 0 && strcmp(ref_str(j, "resource"), res) == 0 &&
+                  strcmp(ref_str(j, "namespace"), ns) == 0 &&
+                  strncmp(ref_str(j, "name"), prefix, strlen(prefix)) == 0;
+        json_decref(j);
+        if (ok) {
+            cr_assert_eq(r->info[k].scenario, 0, "the garbage collector is never labelled");
+            return true;
+        }
+    }
+    return false;
+}
+
+Test(gen, deployment_delete_scenario)
+{
+    struct ka_gen_opts o = {.seed = 8, .events = 40000, .attacks = true};
+    struct run r;
+    size_t frank = 0, ci = 0, labelled = 0;
+    gen_run(&o, 0, &r);
+    for (size_t i = 0; i < r.n; i++) {
+        if (r.info[i].scenario == KA_GEN_SC_DEPLOY_DELETE) {
+            labelled++;
+            cr_assert(has(&r, i, "\"username\":\"oidc:frank@example.com\""));
+            cr_assert(has(&r, i, "\"resource\":\"deployments\""));
+        }
+        if (r.info[i].stage != 2 || !has(&r, i, "\"verb\":\"delete\"") ||
+            !has(&r, i, "\"resource\":\"deployments\""))
+            continue;
+        json_t *j = line_json(&r, i);
+        const char *name = ref_str(j, "name"), *ns = ref_str(j, "namespace");
+        char prefix[128];
+        snprintf(prefix, sizeof prefix, "%s-", name);
+        if (r.info[i].scenario) {
+            cr_assert_eq(r.info[i].scenario, KA_GEN_SC_DEPLOY_DELETE);
+            cr_assert_str_eq(user_of(j), "oidc:frank@example.com");
+            cr_assert(strcmp(ns, "shop") == 0 || strcmp(ns, "payments") == 0 ||
+                      strcmp(ns, "search") == 0 || strcmp(ns, "analytics") == 0, "%s", ns);
+            frank++;
+        } else {
+            /* the only unlabelled Deployment deletions: CI removing preview Deployments */
+            cr_assert_str_eq(user_of(j), "system:serviceaccount:ci:deployer");
+            cr_assert_not_null(strstr(name, "-pr-"), "%s", name);
+            ci++;
+        }
+        cr_assert_eq(r.info[i].code, 200);
+        cr_assert(gc_follows(&r, i, "replicasets", ns, prefix), "no ReplicaSet GC after %s", name);
+        cr_assert(gc_follows(&r, i, "pods", ns, prefix), "no Pod GC after %s", name);
+        json_decref(j);
+    }
+    cr_assert_geq(frank, 2, "labelled Deployment deletions: %zu", frank);
+    cr_assert_geq(ci, 2, "CI Deployment deletions: %zu", ci);
+    cr_assert_gt(labelled, frank * 2, "the scenario also lists and watches");
+    cr_assert_str_eq(ka_gen_scenario_name(KA_GEN_SC_DEPLOY_DELETE), "deployment-delete");
+    run_free(&r);
+    o.attacks = false;
+    gen_run(&o, 0, &r);
+    for (size_t i = 0; i < r.n; i++)
+        cr_assert(!has(&r, i, "oidc:frank@example.com"), "line %zu: attacker without --attacks", i);
+    run_free(&r);
+}
+
+/* ---- Secret writes with data and stringData ---- */
+
+static void b64(const char *s, char *out)
+{
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(s), o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)(unsigned char)s[i] << 16;
+        v |= i + 1 < n ? (unsigned)(unsigned char)s[i + 1] << 8 : 0;
+        v |= i + 2 < n ? (unsigned)(unsigned char)s[i + 2] : 0;
+        out[o++] = t[v >> 18 & 63];
+        out[o++] = t[v >> 12 & 63];
+        out[o++] = t[v >> 6 & 63];
+        out[o++] = t[v & 63];
+        if (i + 1 >= n)
+            out[o - 2] = '=';
+        if (i + 2 >= n)
+            out[o - 1] = '=';
+    }
+    out[o] = 0;
+}
+
+/* The Secret held in the last-applied-configuration annotation of obj (NULL when none). */
+static json_t *last_applied(json_t *obj)
+{
+    json_t *a = json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"),
+                                "kubectl.kubernetes.io/last-applied-configuration");
+    if (!json_is_string(a))
+        return NULL;
+    json_t *la = json_loads(json_string_value(a), 0, NULL);
+    cr_assert_not_null(la);
+    cr_assert_str_eq(jstr(la, "kind"), "Secret");
+    return la;
+}
+
+/* Checks one Secret write; returns 1 for stringData, 2 for data, 0 for neither. */
+static int check_secret_write(json_t *j, int level)
+{
+    json_t *req = json_object_get(j, "requestObject"), *resp = json_object_get(j, "responseObject");
+    json_t *sd = json_object_get(req, "stringData"), *d = json_object_get(req, "data"), *v;
+    json_t *la = last_applied(req);
+    const char *k;
+    char enc[256];
+    if (sd) {
+        cr_assert_eq(level, 3, "stringData patches are logged with the stored Secret");
+        cr_assert(json_equal(sd, json_object_get(la, "stringData")));
+        json_object_foreach(sd, k, v) {
+            cr_assert_geq(strlen(json_string_value(v)), 16);
+            b64(json_string_value(v), enc);
+            cr_assert_str_eq(json_string_value(json_object_get(json_object_get(resp, "data"), k)),
+                             enc, "response data.%s is the base64 of stringData.%s", k, k);
+        }
+    } else if (d) {
+        cr_assert_geq(level, 2);
+        json_object_foreach(d, k, v)
+            cr_assert_eq(strlen(json_string_value(v)) % 4, 0, "data.%s is base64", k);
+        if (la)
+            cr_assert_str_eq(json_string_value(json_object_get(json_object_get(la, "data"),
+                                                               "password")),
+                             json_string_value(json_object_get(d, "password")));
+    }
+    json_decref(la);
+    return sd ? 1 : d ? 2 : 0;
+}
+
+Test(gen, secret_writes_carry_values)
+{
+    struct ka_gen_opts o = {.seed = 4, .events = 30000};
+    struct run r;
+    size_t kinds[3] = {0}, tls = 0;
+    gen_run(&o, 0, &r);
+    for (size_t i = 0; i < r.n; i++) {
+        if (r.info[i].stage != 2 || r.info[i].level < 2 || !has(&r, i, "\"resource\":\"secrets\""))
+            continue;
+        json_t *j = line_json(&r, i);
+        kinds[check_secret_write(j, r.info[i].level)]++;
+        tls += has(&r, i, "\"type\":\"kubernetes.io/tls\"") &&
+               strcmp(user_of(j), "system:serviceaccount:cert-manager:cert-manager") == 0;
+        json_decref(j);
+    }
+    cr_assert_geq(kinds[1], 5, "Secret writes with stringData: %zu", kinds[1]);
+    cr_assert_geq(kinds[2], 20, "Secret writes with data: %zu", kinds[2]);
+    cr_assert_geq(tls, 5, "cert-manager TLS secrets: %zu", tls);
+    /* a small share of the traffic */
+    cr_assert_lt((kinds[1] + kinds[2]) * 100, r.n, "%zu Secret writes", kinds[1] + kinds[2]);
+    run_free(&r);
 }

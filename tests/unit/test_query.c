@@ -378,3 +378,42 @@ Test(query, outputs)
     enum ka_qout_fmt fmt;
     cr_assert_eq(ka_qout_parse_fmt("yaml", &fmt), KA_EINVAL);
 }
+
+/* Counts and groups computed elsewhere (the store's columns) print as rows would. */
+Test(query, outputs_from_aggregates)
+{
+    struct ka_qout_opts o = {.fmt = KA_QOUT_TABLE, .count = true};
+    struct ka_qout *qo;
+    cr_assert_eq(ka_qout_new(&o, &qo), 0);
+    cr_assert_eq(ka_qout_add_count(qo, 41), 0);
+    scan(EV(""));
+    cr_assert_eq(ka_qout_row(qo, &ev), 0);
+    cr_assert_eq(ka_qout_finish(qo), 0);
+    cr_assert_eq(ka_qout_rows(qo), 42);
+    struct ka_buf *b = ka_qout_buf(qo);
+    cr_assert_eq(b->n, 3);
+    cr_assert_eq(memcmp(b->p, "42\n", 3), 0);
+    ka_qout_free(qo);
+
+    struct ka_qout_opts t = {.fmt = KA_QOUT_TABLE};
+    cr_assert_eq(ka_qfield_parse_list("code", t.top, KA_QOUT_MAX_TOP_FIELDS, &t.n_top), 0);
+    cr_assert_eq(ka_qout_new(&t, &qo), 0);
+    cr_assert_eq(ka_qout_add_top(qo, "200", 3, 5), 0);
+    cr_assert_eq(ka_qout_add_top(qo, "", 0, 2), 0);
+    cr_assert_eq(ka_qout_add_top(qo, "403x", 3, 1), 0); /* the key is the first n bytes */
+    cr_assert_eq(ka_qout_row(qo, &ev), 0);              /* a row adds to its group (403) */
+    cr_assert_eq(ka_qout_add_top(qo, "a\0b", 3, 1), 0); /* a key ends at a NUL, as for rows */
+    cr_assert_eq(ka_qout_finish(qo), 0);
+    b = ka_qout_buf(qo);
+    char *s = strndup(b->p, b->n);
+    cr_assert_str_eq(s, "COUNT\tcode\n5\t200\n2\t\n2\t403\n1\ta\n");
+    free(s);
+    ka_qout_free(qo);
+
+    struct ka_qout_opts two = {.fmt = KA_QOUT_TABLE};
+    cr_assert_eq(ka_qfield_parse_list("user,code", two.top, KA_QOUT_MAX_TOP_FIELDS,
+                                      &two.n_top), 0);
+    cr_assert_eq(ka_qout_new(&two, &qo), 0);
+    cr_assert_eq(ka_qout_add_top(qo, "x", 1, 1), KA_EINVAL, "one field only");
+    ka_qout_free(qo);
+}

@@ -639,3 +639,151 @@ Test(store, pipelined_commits_store_the_same, .init = setup, .fini = teardown, .
     cr_assert_eq(ka_store_commit(ro, NULL), KA_EINVAL);
     ka_store_close(ro);
 }
+
+/* ---- stages decided per batch ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every stored row as "auditID rank latest", sorted, against the oracle's. */
+static void check_rows_and_flags(void)
+{
+    char **exp = calloc(n_evs + 1, sizeof *exp), **got = calloc(n_evs + 1, sizeof *got);
+    size_t ne = 0, ng = 0;
+    char row[200];
+    for (size_t i = 0; i < n_evs; i++) {
+        if (evs[i].dup)
+            continue;
+        snprintf(row, sizeof row, "%s %d %d", evs[i].aid, evs[i].rank, evs[i].latest);
+        exp[ne++] = strdup(row);
+    }
+    char path[4096];
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    snprintf(path, sizeof path, "%s/store/kaudit.db", tmp);
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT aid, rank, latest FROM events", -1, &q, NULL),
+                 SQLITE_OK);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        cr_assert_lt(ng, n_evs, "more rows than events");
+        snprintf(row, sizeof row, "%s %d %d", (const char *)sqlite3_column_text(q, 0),
+                 sqlite3_column_int(q, 1), sqlite3_column_int(q, 2));
+        got[ng++] = strdup(row);
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    cr_assert_eq(ng, ne);
+    qsort(exp, ne, sizeof *exp, cmp_str);
+    qsort(got, ng, sizeof *got, cmp_str);
+    for (size_t i = 0; i < ne; i++)
+        cr_assert_str_eq(got[i], exp[i]);
+    for (size_t i = 0; i < ne; i++) {
+        free(exp[i]);
+        free(got[i]);
+    }
+    free(exp);
+    free(got);
+}
+
+/*
+ * Batches where later stages come before earlier ones, stages of one request split over
+ * batches, and replays of earlier batches inside later ones: the first copy of each
+ * (auditID, stage) is kept and the highest stage is the only latest row of its request.
+ */
+Test(store, stages_decided_per_batch, .init = setup, .fini = teardown, .timeout = 120)
+{
+    struct ka_gen *g;
+    struct ka_buf b;
+    struct ka_gen_opts go = {.seed = 5, .events = 3000};
+    char **lines = calloc(3000, sizeof *lines);
+    size_t n = 0;
+    ka_buf_init(&b, 0);
+    cr_assert_eq(ka_gen_new(&go, &g), 0);
+    while (n < 3000 && ka_gen_next(g, &b, NULL) == 0) {
+        lines[n++] = strndup(b.p, b.n - 1);
+        ka_buf_reset(&b);
+    }
+    ka_gen_free(g);
+    ka_buf_free(&b);
+    uint64_t dups = 0;
+    for (size_t c0 = 0; c0 < n; c0 += 500) {
+        size_t c1 = c0 + 500 < n ? c0 + 500 : n;
+        for (size_t i = c1; i-- > c0;) { /* backwards: later stages first */
+            cr_assert_eq(ka_store_add_line(st, lines[i], strlen(lines[i])), 0);
+            oracle_add(lines[i], strlen(lines[i]));
+        }
+        for (size_t i = c0 >= 500 ? c0 - 500 : n; i < c0; i += 7) { /* replays */
+            cr_assert_eq(ka_store_add_line(st, lines[i], strlen(lines[i])), 0);
+            oracle_add(lines[i], strlen(lines[i]));
+            dups++;
+        }
+        struct ka_store_commit_stats cs;
+        cr_assert_eq(ka_store_commit(st, &cs), 0);
+    }
+    oracle_finish();
+    size_t odup = 0, oreq = 0;
+    for (size_t i = 0; i < n_evs; i++) {
+        odup += evs[i].dup;
+        oreq += evs[i].latest && !evs[i].dup;
+    }
+    cr_assert_geq(odup, dups, "the replays are duplicates");
+    struct ka_store_stats ss;
+    cr_assert_eq(ka_store_stats(st, &ss), 0);
+    cr_assert_eq(ss.events, n_evs - odup);
+    cr_assert_eq(ss.requests, oreq);
+    check_rows_and_flags();
+    run_matrix(11, 19);
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+}
+
+/* A batch the writer thread could not commit (the database locked by another writer) is
+ * kept and committed by the next sync, in order, and nothing is lost. */
+Test(store, failed_async_batch_is_retried, .init = setup, .fini = teardown, .timeout = 120)
+{
+    struct ka_store_opts o;
+    struct ka_store *w;
+    struct ka_gen *g;
+    struct ka_buf b;
+    struct ka_store_commit_stats cs;
+    char path[4096];
+    sqlite3 *other;
+    ka_store_opts_default(&o);
+    o.busy_ms = 50;
+    snprintf(path, sizeof path, "%s/store/kaudit.db", tmp);
+    cr_assert_eq(ka_store_open_path(path, &o, &w), 0);
+    struct ka_gen_opts go = {.seed = 9, .events = 2700};
+    ka_buf_init(&b, 0);
+    cr_assert_eq(ka_gen_new(&go, &g), 0);
+    cr_assert_eq(sqlite3_open(path, &other), SQLITE_OK);
+    size_t k = 0;
+    while (ka_gen_next(g, &b, NULL) == 0) {
+        cr_assert_eq(ka_store_add_line(w, b.p, b.n), 0);
+        oracle_add(b.p, b.n - 1);
+        ka_buf_reset(&b);
+        if (++k == 1200) { /* trains the dictionary, synchronously */
+            cr_assert_eq(ka_store_commit_async(w), 0);
+            cr_assert_eq(ka_store_sync(w, &cs), 0);
+            cr_assert_eq(cs.inserted, 1200);
+            cr_assert_eq(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        } else if (k == 2200) {
+            cr_assert_eq(ka_store_commit_async(w), 0); /* the writer thread will fail */
+        }
+    }
+    cr_assert_eq(ka_store_sync(w, &cs), KA_EIO, "the lock makes the batch fail");
+    cr_assert_eq(cs.inserted, 0);
+    cr_assert_eq(ka_store_sync(w, &cs), KA_EIO, "still locked: still kept");
+    cr_assert_eq(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(ka_store_commit_async(w), 0); /* retries the kept batch, then the last one */
+    cr_assert_eq(ka_store_sync(w, &cs), 0);
+    cr_assert_eq(cs.inserted, 1500);
+    sqlite3_close(other);
+    ka_gen_free(g);
+    ka_buf_free(&b);
+    ka_store_close(w);
+    oracle_finish();
+    check_rows_and_flags();
+}

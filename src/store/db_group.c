@@ -1,0 +1,203 @@
+/*
+ * db_group.c - the stages of a batch decided per request, before any row is written.
+ *
+ * Most requests arrive as two or more stages close together (RequestReceived, then
+ * ResponseComplete), so a batch usually holds every stage of its requests. Grouping the rows
+ * of a batch by auditID in memory lets the commit look up each request's stored stages once
+ * (not once per event), in the order of the auditID hash (the lookups walk the ev_aid index
+ * forwards), and decide for each row whether it is a duplicate and whether it is the
+ * request's latest stage. Rows that are not the latest are written with latest = 0 from the
+ * start, so the partial indexes of latest rows never receive them and no row is updated,
+ * except the stored latest row of a request that a later stage supersedes.
+ *
+ * The outcome is the same as deciding row by row in batch order (db_write.c did that before):
+ * a stage rank already stored, or seen earlier in the batch, is a duplicate; the latest row is
+ * the first row with the highest rank among the stored and the new rows.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_int.h"
+
+#define SPAN(r, b, f) ((b)->arena.p + (r)->off[f]), ((size_t)(r)->len[f])
+
+/* A fast in-memory hash (not stored anywhere): 8 bytes at a time. */
+uint64_t db_mem_hash(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *b = p;
+    uint64_t h = seed ^ (n * 0x9E3779B97F4A7C15ull);
+    for (; n >= 8; n -= 8, b += 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        h = (h ^ (w * 0xBF58476D1CE4E5B9ull)) * 0x94D049BB133111EBull;
+        h ^= h >> 29;
+    }
+    uint64_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t |= (uint64_t)b[i] << (8 * i);
+    h = (h ^ (t * 0xBF58476D1CE4E5B9ull)) * 0x94D049BB133111EBull;
+    return h ^ (h >> 31);
+}
+
+static int reserve(struct db_group *g, size_t n)
+{
+    if (n <= g->cap)
+        return KA_OK;
+    size_t nc = g->cap ? g->cap : 1024;
+    while (nc < n)
+        nc *= 2;
+    uint32_t *next = realloc(g->next, nc * sizeof *next);
+    if (next)
+        g->next = next;
+    uint8_t *act = realloc(g->act, nc);
+    if (act)
+        g->act = act;
+    struct db_head *heads = realloc(g->heads, nc * sizeof *heads);
+    if (heads)
+        g->heads = heads;
+    uint32_t *slots = realloc(g->slots, 2 * nc * sizeof *slots);
+    if (slots)
+        g->slots = slots;
+    if (!next || !act || !heads || !slots)
+        return KA_ENOMEM;
+    g->cap = nc;
+    return KA_OK;
+}
+
+void db_group_free(struct db_group *g)
+{
+    free(g->next);
+    free(g->act);
+    free(g->heads);
+    free(g->slots);
+    memset(g, 0, sizeof *g);
+}
+
+/* Links the rows of each auditID (batch order) and lists the first row of each. */
+static void link_rows(struct db_group *g, const struct db_batch *b)
+{
+    size_t mask = 2 * g->cap - 1;
+    memset(g->slots, 0xff, 2 * g->cap * sizeof *g->slots);
+    g->nheads = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct db_row *r = &b->rows[i];
+        g->next[i] = UINT32_MAX;
+        if (r->len[DF_AID] == 0) {
+            g->act[i] = DB_ACT_SINGLE;
+            continue;
+        }
+        uint64_t h = db_mem_hash(SPAN(r, b, DF_AID), 0);
+        size_t j = h & mask;
+        for (; g->slots[j] != UINT32_MAX; j = (j + 1) & mask) {
+            const struct db_row *o = &b->rows[g->heads[g->slots[j]].first];
+            if (o->len[DF_AID] == r->len[DF_AID] &&
+                memcmp(b->arena.p + o->off[DF_AID], b->arena.p + r->off[DF_AID],
+                       r->len[DF_AID]) == 0)
+                break;
+        }
+        if (g->slots[j] == UINT32_MAX) {
+            g->slots[j] = (uint32_t)g->nheads;
+            g->heads[g->nheads++] = (struct db_head){
+                .ah = (int64_t)db_hash(SPAN(r, b, DF_AID), 0), .first = (uint32_t)i,
+                .last = (uint32_t)i};
+        } else {
+            struct db_head *hd = &g->heads[g->slots[j]];
+            g->next[hd->last] = (uint32_t)i;
+            hd->last = (uint32_t)i;
+        }
+    }
+}
+
+static int cmp_head(const void *pa, const void *pb)
+{
+    const struct db_head *a = pa, *b = pb;
+    if (a->ah != b->ah)
+        return a->ah < b->ah ? -1 : 1;
+    return (a->first > b->first) - (a->first < b->first);
+}
+
+/* The stored stages of hd's auditID: a bit per rank, the best rank and its row. */
+static int stored_ranks(struct ka_store *s, const struct db_head *hd, unsigned *mask,
+                        int *best, int64_t *best_id)
+{
+    const struct db_batch *b = s->wb;
+    const struct db_row *r = &b->rows[hd->first];
+    sqlite3_stmt *st = s->st_ranks;
+    int rc;
+    *mask = 0;
+    *best = -1;
+    *best_id = 0;
+    sqlite3_bind_int64(st, 1, hd->ah);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((size_t)sqlite3_column_bytes(st, 2) != r->len[DF_AID] ||
+            memcmp(sqlite3_column_blob(st, 2), b->arena.p + r->off[DF_AID],
+                   r->len[DF_AID]) != 0)
+            continue; /* another auditID with the same hash */
+        int k = sqlite3_column_int(st, 0);
+        *mask |= 1u << (k & 7);
+        if (k > *best) {
+            *best = k;
+            *best_id = sqlite3_column_int64(st, 1);
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? KA_OK : db_err(s, rc, "stage lookup");
+}
+
+/* Decides the rows of one request; *new_req when it had no stored stage. */
+static int decide(struct ka_store *s, const struct db_head *hd, bool *new_req)
+{
+    struct db_group *g = &s->grp;
+    const struct db_batch *b = s->wb;
+    unsigned mask;
+    int best;
+    int64_t best_id;
+    int rc = stored_ranks(s, hd, &mask, &best, &best_id);
+    if (rc)
+        return rc;
+    *new_req = best < 0;
+    uint32_t win = UINT32_MAX;
+    for (uint32_t i = hd->first; i != UINT32_MAX; i = g->next[i]) {
+        int k = b->rows[i].rank;
+        if (mask & (1u << (k & 7))) {
+            g->act[i] = DB_ACT_DUP;
+            continue;
+        }
+        mask |= 1u << (k & 7);
+        g->act[i] = DB_ACT_INSERT;
+        if (k > best) {
+            best = k;
+            win = i;
+        }
+    }
+    if (win == UINT32_MAX)
+        return KA_OK;
+    g->act[win] = DB_ACT_LATEST;
+    if (best_id == 0)
+        return KA_OK;
+    sqlite3_bind_int64(s->st_unlatest, 1, best_id);
+    rc = sqlite3_step(s->st_unlatest);
+    sqlite3_reset(s->st_unlatest);
+    return rc == SQLITE_DONE ? KA_OK : db_err(s, rc, "latest update");
+}
+
+/* Fills s->grp.act for every row of s->wb; *reqs += requests that are new to the store. */
+int db_group_decide(struct ka_store *s, uint64_t *reqs)
+{
+    struct db_group *g = &s->grp;
+    const struct db_batch *b = s->wb;
+    if (b->n >= UINT32_MAX / 2)
+        return KA_ETOOBIG;
+    int rc = reserve(g, b->n);
+    if (rc)
+        return rc;
+    link_rows(g, b);
+    if (g->nheads > 1)
+        qsort(g->heads, g->nheads, sizeof *g->heads, cmp_head);
+    for (size_t i = 0; rc == 0 && i < g->nheads; i++) {
+        bool nr = false;
+        rc = decide(s, &g->heads[i], &nr);
+        *reqs += nr;
+    }
+    return rc;
+}
