@@ -51,6 +51,11 @@
 #define KA_DETECT_STATE_KEYS_DEFAULT 100000u
 #define KA_DETECT_STATE_KEYS_MAX (64u << 20)
 
+/* Extra output_fields of every JSON alert (struct ka_detect_opts.append_fields): at most this
+ * many, each a field name of at most KA_DETECT_MAX_APPEND_NAME bytes ("name" or "name[arg]"). */
+#define KA_DETECT_MAX_APPEND 32u
+#define KA_DETECT_MAX_APPEND_NAME 512u
+
 /* Falco's priorities, most severe first (the numbers are Falco's). */
 enum ka_prio {
     KA_PRIO_EMERGENCY = 0,
@@ -86,15 +91,27 @@ struct ka_detect_opts {
     int no_index;              /* 1: evaluate every active rule on every event instead of only
                                   the rules the rule index (prefilter) leaves; results are the
                                   same either way (for tests and benchmarks) */
+    const char *const *append_fields; /* fields added to the output_fields of every JSON
+                                  alert, as Falco's `append_output` entries with
+                                  `extra_fields` add them: keys sorted in with the template's,
+                                  a field already in the rule's template is not repeated, an
+                                  absent value is null, the rendered `output` text is
+                                  unchanged. ka_detect_opts_default() sets ka.auditid and
+                                  kaudit.cluster; n_append_fields 0 = exactly Falco's fields.
+                                  The names are copied by ka_detect_new(); unknown fields fail
+                                  ka_detect_compile() */
+    size_t n_append_fields;    /* at most KA_DETECT_MAX_APPEND */
 };
 
-/* Fills o with Falco's defaults: first, debug, hostname NULL, state_max_keys 0 (default). */
+/* Fills o with Falco's defaults: first, debug, hostname NULL, state_max_keys 0 (default),
+ * plus kaudit's appended output fields (ka.auditid, kaudit.cluster). */
 void ka_detect_opts_default(struct ka_detect_opts *o);
 
 struct ka_detect;
 
 /* Creates an empty engine. o may be NULL (defaults). Returns KA_OK, KA_EINVAL (state_max_keys
- * above KA_DETECT_STATE_KEYS_MAX) or KA_ENOMEM. */
+ * above KA_DETECT_STATE_KEYS_MAX; more than KA_DETECT_MAX_APPEND append fields, a NULL, empty
+ * or too long one) or KA_ENOMEM. */
 int ka_detect_new(const struct ka_detect_opts *o, struct ka_detect **out);
 void ka_detect_free(struct ka_detect *d);
 
@@ -195,7 +212,7 @@ int ka_detect_format_output(const struct ka_detect_match *m, struct ka_buf *out)
 /* Appends Falco's text alert: "HH:MM:SS.nnnnnnnnn: Priority output" (UTC). */
 int ka_detect_format_text(const struct ka_detect_match *m, struct ka_buf *out);
 /* Appends Falco's JSON alert (no newline): time, rule, priority, source, hostname, output,
- * tags, output_fields. */
+ * tags, output_fields (the template's fields, evt.time and the engine's append fields). */
 int ka_detect_format_json(const struct ka_detect_match *m, struct ka_buf *out);
 
 #endif

@@ -45,6 +45,11 @@ static const char detect_usage[] =
     "      --cluster NAME      cluster name for events without a kaudit.io/cluster\n"
     "                          annotation (%kaudit.cluster in outputs)\n"
     "      --hostname NAME     the alert's hostname (default: this host's name)\n"
+    "      --append-field F    add field F to the output_fields of every JSON alert (as\n"
+    "                          Falco's append_output extra_fields; repeatable); by default\n"
+    "                          ka.auditid and kaudit.cluster are added (null when absent)\n"
+    "      --no-append-fields  do not add the default fields: output_fields holds exactly\n"
+    "                          Falco's (template fields and evt.time) plus any --append-field\n"
     "      --state-max-keys N  stateful rules (kaudit.window, first_seen, sequence) keep at\n"
     "                          most N keys, least recently used forgotten first\n"
     "                          (default 100000)\n"
@@ -80,6 +85,9 @@ struct detect_cli {
     int n_rules;
     int text, quiet, follow, from_start, no_backups, list_rules, stats;
     struct ka_detect_opts dopts;
+    const char *append[KA_DETECT_MAX_APPEND];
+    size_t n_append;
+    int no_append;
     const char *cluster;
     struct ka_alert_sink_opts sinks[DETECT_MAX_SINKS];
     int n_sinks;
@@ -128,7 +136,8 @@ static struct ka_alert_sink_opts *find_sink(struct detect_cli *c, enum ka_alert_
 
 enum {
     O_MATCH = 256, O_MINPRIO, O_CLUSTER, O_HOST, O_FOLLOW, O_FROMSTART, O_NOBACKUPS, O_AFILE,
-    O_AFILEMAX, O_AHOOK, O_ASYSLOG, O_SYSADDR, O_LIST, O_STATS, O_STATEKEYS
+    O_AFILEMAX, O_AHOOK, O_ASYSLOG, O_SYSADDR, O_LIST, O_STATS, O_STATEKEYS, O_APPEND,
+    O_NOAPPEND
 };
 
 static const struct option detect_opts[] = {
@@ -137,6 +146,8 @@ static const struct option detect_opts[] = {
     {"min-priority", required_argument, 0, O_MINPRIO},
     {"cluster", required_argument, 0, O_CLUSTER}, {"hostname", required_argument, 0, O_HOST},
     {"state-max-keys", required_argument, 0, O_STATEKEYS},
+    {"append-field", required_argument, 0, O_APPEND},
+    {"no-append-fields", no_argument, 0, O_NOAPPEND},
     {"follow", no_argument, 0, O_FOLLOW}, {"from-start", no_argument, 0, O_FROMSTART},
     {"no-backups", no_argument, 0, O_NOBACKUPS}, {"alert-file", required_argument, 0, O_AFILE},
     {"alert-file-max", required_argument, 0, O_AFILEMAX},
@@ -185,6 +196,13 @@ static int parse_one(struct detect_cli *c, int ch)
     case O_CLUSTER: c->cluster = optarg; return 0;
     case O_HOST: c->dopts.hostname = optarg; return 0;
     case O_STATEKEYS: return parse_state_keys(optarg, &c->dopts.state_max_keys);
+    case O_APPEND:
+        if (c->n_append >= KA_DETECT_MAX_APPEND || !*optarg ||
+            strlen(optarg) > KA_DETECT_MAX_APPEND_NAME)
+            return KA_EXIT_USAGE;
+        c->append[c->n_append++] = optarg;
+        return 0;
+    case O_NOAPPEND: c->no_append = 1; return 0;
     case O_FOLLOW: c->follow = 1; return 0;
     case O_FROMSTART: c->from_start = 1; return 0;
     case O_NOBACKUPS: c->no_backups = 1; return 0;
@@ -203,6 +221,33 @@ static int parse_one(struct detect_cli *c, int ch)
     case 'h': fputs(detect_usage, stdout); return -1;
     default: return KA_EXIT_USAGE;
     }
+}
+
+/* The append fields: the defaults (unless --no-append-fields), then each --append-field not
+   already listed. Returns 0 or KA_EXIT_USAGE (too many). */
+static int set_append(struct detect_cli *c)
+{
+    const char *all[KA_DETECT_MAX_APPEND];
+    size_t n = 0;
+    for (size_t i = 0; !c->no_append && i < c->dopts.n_append_fields; i++)
+        all[n++] = c->dopts.append_fields[i];
+    for (size_t i = 0; i < c->n_append; i++) {
+        size_t k = 0;
+        while (k < n && strcmp(all[k], c->append[i]) != 0)
+            k++;
+        if (k < n)
+            continue;
+        if (n >= KA_DETECT_MAX_APPEND) {
+            fputs("kaudit detect: too many --append-field\n", stderr);
+            return KA_EXIT_USAGE;
+        }
+        all[n++] = c->append[i];
+    }
+    memcpy(c->append, all, n * sizeof(all[0]));
+    c->n_append = n;
+    c->dopts.append_fields = c->append;
+    c->dopts.n_append_fields = n;
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, struct detect_cli *c)
@@ -233,7 +278,7 @@ static int parse_args(int argc, char **argv, struct detect_cli *c)
         fputs("kaudit detect: --from-start needs --follow\n", stderr);
         return KA_EXIT_USAGE;
     }
-    return 0;
+    return set_append(c);
 }
 
 /* ---- rules ------------------------------------------------------------------------------- */

@@ -192,16 +192,56 @@ int ka_prio_parse(const char *s, enum ka_prio *out)
 
 /* ---- engine ---- */
 
+/* Every alert names its event: the auditID, and the cluster of the kaudit.io/cluster
+   annotation (null when the event has none). */
+static const char *const append_default[] = {"ka.auditid", "kaudit.cluster"};
+
 void ka_detect_opts_default(struct ka_detect_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->matching = KA_DETECT_FIRST;
     o->min_priority = KA_PRIO_DEBUG;
+    o->append_fields = append_default;
+    o->n_append_fields = sizeof(append_default) / sizeof(append_default[0]);
+}
+
+static bool append_ok(const struct ka_detect_opts *o)
+{
+    if (o->n_append_fields > KA_DETECT_MAX_APPEND || (o->n_append_fields && !o->append_fields))
+        return false;
+    for (size_t i = 0; i < o->n_append_fields; i++) {
+        const char *s = o->append_fields[i];
+        if (!s || !*s || strlen(s) > KA_DETECT_MAX_APPEND_NAME)
+            return false;
+    }
+    return true;
+}
+
+/* Copies the append field names into the engine's arena. */
+static int copy_append(struct ka_detect *d)
+{
+    size_t n = d->o.n_append_fields;
+    if (n == 0) {
+        d->o.append_fields = NULL;
+        return KA_OK;
+    }
+    d->append_names = kd_alloc(&d->ar, n * sizeof(char *));
+    if (!d->append_names)
+        return KA_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = d->o.append_fields[i];
+        d->append_names[i] = kd_strndup(&d->ar, s, strlen(s));
+        if (!d->append_names[i])
+            return KA_ENOMEM;
+    }
+    d->nappend = n;
+    d->o.append_fields = (const char *const *)d->append_names;
+    return KA_OK;
 }
 
 int ka_detect_new(const struct ka_detect_opts *o, struct ka_detect **out)
 {
-    if (o && o->state_max_keys > KA_DETECT_STATE_KEYS_MAX)
+    if (o && (o->state_max_keys > KA_DETECT_STATE_KEYS_MAX || !append_ok(o)))
         return KA_EINVAL;
     struct ka_detect *d = calloc(1, sizeof(*d));
     if (!d)
@@ -210,6 +250,10 @@ int ka_detect_new(const struct ka_detect_opts *o, struct ka_detect **out)
         d->o = *o;
     else
         ka_detect_opts_default(&d->o);
+    if (copy_append(d) != KA_OK) {
+        ka_detect_free(d);
+        return KA_ENOMEM;
+    }
     if (d->o.hostname)
         snprintf(d->hostname, sizeof(d->hostname), "%s", d->o.hostname);
     else if (gethostname(d->hostname, sizeof(d->hostname) - 1) != 0)
@@ -361,6 +405,8 @@ int ka_detect_compile(struct ka_detect *d, struct ka_diag *diag)
     if (d->rules_skipped)
         ka_diag_add(diag, KA_SEV_NOTE, "%zu rules skipped: their source is not k8s_audit",
                     d->rules_skipped);
+    if (rc == KA_OK)
+        rc = kd_compile_append(d, diag) == KA_ENOMEM ? KA_ENOMEM : KA_OK;
     if (rc == KA_OK && diag->n_errors > errs)
         rc = KA_EINVAL;
     if (rc == KA_OK)

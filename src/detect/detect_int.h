@@ -256,6 +256,9 @@ struct ka_detect {
     size_t state_max_keys;    /* LRU bound of each context's state */
     size_t macros_compiled, rules_skipped, rules_disabled;
     struct kd_pf *pf;         /* rule index (prefilter.c), or NULL */
+    char **append_names;      /* opts.append_fields, copied into the arena */
+    size_t nappend;
+    struct kd_tmpl_part *append; /* compiled append fields (nappend of them) */
 };
 
 struct kd_list *kd_find_list(const struct ka_detect *d, const char *name);
@@ -301,6 +304,8 @@ int kd_state_compile(struct ka_detect *d, struct kd_rule *r, struct ka_diag *dia
 
 /* output.c */
 int kd_compile_output(struct ka_detect *d, struct kd_rule *r, struct ka_diag *diag);
+/* Resolves the engine's append fields (d->append_names) into d->append. */
+int kd_compile_append(struct ka_detect *d, struct ka_diag *diag);
 
 /* ---- evaluation ---- */
 #define KD_LOW_MAX 4096u /* longest value icontains lower-cases once per event */

@@ -8,6 +8,11 @@
  * form, whose keys are sorted as Falco's JSON library sorts them: hostname, output,
  * output_fields (every template field plus evt.time in ns; lists as arrays, absent as null),
  * priority, rule, source, tags, time (ISO 8601 UTC, 9 fractional digits).
+ *
+ * The engine's append fields (ka_detect_opts.append_fields; by default ka.auditid and
+ * kaudit.cluster) are merged into output_fields of every alert the way Falco merges the
+ * `extra_fields` of its `append_output` configuration: sorted in with the template's keys, a
+ * key the template already has appears once, and the `output` text does not change.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -149,6 +154,48 @@ int kd_compile_output(struct ka_detect *d, struct kd_rule *r, struct ka_diag *di
     return KA_OK;
 }
 
+/* Parses one append field name ("name" or "name[arg]", the whole string) and resolves it. */
+static int append_one(struct ka_detect *d, const char *s, struct kd_tmpl_part *p,
+                      char *msg, size_t msglen)
+{
+    size_t n = strlen(s), nl, aa, al;
+    size_t len = field_ref(s, n, 0, &nl, &aa, &al);
+    char name[KD_MAX_NAME], arg[KA_DFIELD_MAX_ARG + 1];
+    if (len == 0 || len != n || nl >= sizeof(name) || al > KA_DFIELD_MAX_ARG) {
+        snprintf(msg, msglen, "not a field name");
+        return KA_EINVAL;
+    }
+    memcpy(name, s, nl);
+    name[nl] = '\0';
+    memcpy(arg, s + aa, al);
+    arg[al] = '\0';
+    p->lit = NULL;
+    p->key = s;
+    return kd_field_get(d, name, aa ? arg : NULL, &p->f, msg, msglen);
+}
+
+int kd_compile_append(struct ka_detect *d, struct ka_diag *diag)
+{
+    if (d->nappend == 0)
+        return KA_OK;
+    d->append = kd_alloc(&d->ar, d->nappend * sizeof(*d->append));
+    if (!d->append)
+        return KA_ENOMEM;
+    int rc = KA_OK;
+    for (size_t i = 0; i < d->nappend; i++) {
+        char msg[256] = "";
+        int e = append_one(d, d->append_names[i], &d->append[i], msg, sizeof(msg));
+        if (e == KA_ENOMEM)
+            return e;
+        if (e != KA_OK) {
+            ka_diag_add(diag, KA_SEV_ERROR, "append field '%s': %s", d->append_names[i],
+                        msg[0] ? msg : "bad field");
+            rc = KA_EINVAL;
+        }
+    }
+    return rc;
+}
+
 static bool list_form(const struct ka_dfield *f)
 {
     return f->is_list && f->index < 0;
@@ -248,20 +295,30 @@ static int json_value(struct ka_detect_ctx *c, const struct ka_dfield *f, struct
     return rc == KA_OK ? ka_buf_putc(b, ']') : rc;
 }
 
-/* output_fields: template fields sorted by key, each once, with evt.time in place. */
+/* The smallest key above prev among parts (NULL: none); *best is kept when it is smaller. */
+static const struct kd_tmpl_part *next_part(const struct kd_tmpl_part *parts, size_t n,
+                                            const char *prev, const struct kd_tmpl_part *best)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct kd_tmpl_part *p = &parts[i];
+        if (!p->lit && strcmp(p->key, prev) > 0 && (!best || strcmp(p->key, best->key) < 0))
+            best = p;
+    }
+    return best;
+}
+
+/* output_fields: template and append fields sorted by key, each once, with evt.time in
+   place. */
 static int json_fields(const struct ka_detect_match *m, struct ka_buf *b)
 {
     const struct kd_rule *r = m->priv_rule;
+    const struct ka_detect *d = m->priv_ctx->d;
     const char *prev = "";
     int rc = ka_buf_putc(b, '{');
     bool first = true, time_done = false;
     for (;;) {
-        const struct kd_tmpl_part *best = NULL;
-        for (size_t i = 0; i < r->ntmpl; i++) {
-            const struct kd_tmpl_part *p = &r->tmpl[i];
-            if (!p->lit && strcmp(p->key, prev) > 0 && (!best || strcmp(p->key, best->key) < 0))
-                best = p;
-        }
+        const struct kd_tmpl_part *best = next_part(r->tmpl, r->ntmpl, prev, NULL);
+        best = next_part(d->append, d->append ? d->nappend : 0, prev, best);
         const char *key = best ? best->key : NULL;
         if (!time_done && (!key || strcmp("evt.time", key) <= 0)) {
             rc = rc ? rc : ka_buf_printf(b, "%s\"evt.time\":%lld", first ? "" : ",",

@@ -51,6 +51,21 @@ check "Falco keys and types" eq "$(jq -r '[(.time|test("^2025-03-10T09:00:00.002
 check "auditID in output_fields and in the text" eq "$(jq -r 'select(.output_fields["ka.auditid"]
     as $a | .output | contains("auditID=" + $a)) | 1' "$tmp/out.json" | wc -l)" 2
 
+# Appended output fields (Falco's append_output extra_fields): a rule whose output names
+# neither the auditID nor the cluster still gets both; --no-append-fields gives Falco's fields.
+printf -- '- rule: bare\n  desc: d\n  condition: ka.verb = list\n  output: "by %%ka.user.name"\n  priority: INFO\n  source: k8s_audit\n' >"$tmp/bare.yaml"
+"$bin" detect -r "$tmp/bare.yaml" --cluster c1 "$tmp/a.log" >"$tmp/bare.json"
+check "appended fields by default" eq "$(jq -c '.output_fields|del(.["evt.time"])|keys' "$tmp/bare.json")" \
+    '["ka.auditid","ka.user.name","kaudit.cluster"]'
+check "appended cluster value, output text unchanged" eq \
+    "$(jq -r '. as $a | [$a.output_fields["kaudit.cluster"], ($a.output|endswith(": Informational by " + $a.output_fields["ka.user.name"])|tostring)]|join(",")' "$tmp/bare.json")" "c1,true"
+"$bin" detect -r "$tmp/bare.yaml" --no-append-fields --append-field ka.verb "$tmp/a.log" >"$tmp/bare2.json"
+check "--no-append-fields --append-field" eq "$(jq -c '.output_fields|keys' "$tmp/bare2.json")" \
+    '["evt.time","ka.user.name","ka.verb"]'
+"$bin" detect -r "$tmp/bare.yaml" --append-field ka.nope "$tmp/a.log" >/dev/null 2>"$tmp/bad.err"; rc=$?
+check "unknown --append-field exits 1" eq "$rc" 1
+check "unknown --append-field names it" has "$tmp/bad.err" "append field 'ka.nope'"
+
 env -u KA_RULES_DIR "$bin" detect "$tmp/a.log" >"$tmp/builtin.json"
 check "without KA_RULES_DIR the built-in copy of the default rules" cmp -s "$tmp/out.json" "$tmp/builtin.json"
 

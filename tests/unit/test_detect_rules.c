@@ -44,8 +44,9 @@ static int on_alert(void *ud, const struct ka_detect_match *m)
     return 0;
 }
 
-/* Loads the files (NULL-terminated), runs EV. Returns 0, or -1 with r->err set. */
-static int run_opts(struct run *r, const struct ka_detect_opts *o, const char *const *files)
+/* Loads the files (NULL-terminated), runs ev. Returns 0, or -1 with r->err set. */
+static int run_ev(struct run *r, const struct ka_detect_opts *o, const char *const *files,
+                  const char *ev)
 {
     memset(r, 0, sizeof(*r));
     struct ka_detect *d;
@@ -62,7 +63,7 @@ static int run_opts(struct run *r, const struct ka_detect_opts *o, const char *c
     if (rc == KA_OK) {
         struct ka_detect_ctx *c;
         cr_assert_eq(ka_detect_ctx_new(d, &c), KA_OK);
-        cr_assert_geq(ka_detect_eval_line(c, EV, strlen(EV), on_alert, r), 0);
+        cr_assert_geq(ka_detect_eval_line(c, ev, strlen(ev), on_alert, r), 0);
         ka_detect_ctx_free(c);
         ka_detect_stats(d, &r->st);
     } else {
@@ -76,6 +77,11 @@ static int run_opts(struct run *r, const struct ka_detect_opts *o, const char *c
     ka_diag_free(&diag);
     ka_detect_free(d);
     return rc == KA_OK ? 0 : -1;
+}
+
+static int run_opts(struct run *r, const struct ka_detect_opts *o, const char *const *files)
+{
+    return run_ev(r, o, files, EV);
 }
 
 static int run1(struct run *r, const char *a, const char *b)
@@ -279,8 +285,9 @@ Test(detect_rules, output_text_and_json)
         r.first_json,
         "{\"hostname\":\"h1\",\"output\":\"03:04:05.123456789: Notice u=alice imgs=(nginx,redis) "
         "imp=<NA> p=pods.\",\"output_fields\":{\"evt.time\":1704164645123456789,"
-        "\"jevt.value[/objectRef/resource]\":\"pods\",\"ka.impuser.name\":null,"
-        "\"ka.req.pod.containers.image\":[\"nginx\",\"redis\"],\"ka.user.name\":\"alice\"},"
+        "\"jevt.value[/objectRef/resource]\":\"pods\",\"ka.auditid\":\"a1\","
+        "\"ka.impuser.name\":null,\"ka.req.pod.containers.image\":[\"nginx\",\"redis\"],"
+        "\"ka.user.name\":\"alice\",\"kaudit.cluster\":null},"
         "\"priority\":\"Notice\",\"rule\":\"out\",\"source\":\"k8s_audit\","
         "\"tags\":[\"k8s\",\"mitre_execution\"],\"time\":\"2024-01-02T03:04:05.123456789Z\"}");
 }
@@ -326,7 +333,8 @@ Test(detect_rules, load_errors_with_positions)
 }
 
 /* Falco's alert JSON is an nlohmann::json object (a std::map): keys sorted; tags are a
-   std::set: sorted, without duplicates. Output written as a '>' block is trimmed. */
+   std::set: sorted, without duplicates. Output written as a '>' block is trimmed. Without
+   append fields the bytes are exactly Falco's. */
 Test(detect_rules, json_bytes_sorted_tags_and_trimmed_folded_output)
 {
     struct run r;
@@ -334,7 +342,12 @@ Test(detect_rules, json_bytes_sorted_tags_and_trimmed_folded_output)
                     "  output: >\n    created by %ka.user.name\n    in %ka.target.namespace\n\n"
                     "  priority: WARNING\n  source: k8s_audit\n"
                     "  tags: [mitre_execution, k8s, T1609, k8s]\n";
-    cr_assert_eq(run1(&r, f, NULL), 0, "%s", r.err);
+    const char *files[] = {f, NULL};
+    struct ka_detect_opts o;
+    ka_detect_opts_default(&o);
+    o.hostname = "h1";
+    o.n_append_fields = 0;
+    cr_assert_eq(run_opts(&r, &o, files), 0, "%s", r.err);
     cr_assert_eq(r.n, 1);
     cr_expect_str_eq(r.first_text, "03:04:05.123456789: Warning created by alice in default");
     cr_expect_str_eq(
@@ -345,4 +358,88 @@ Test(detect_rules, json_bytes_sorted_tags_and_trimmed_folded_output)
         "\"priority\":\"Warning\",\"rule\":\"folded\",\"source\":\"k8s_audit\","
         "\"tags\":[\"T1609\",\"k8s\",\"mitre_execution\"],"
         "\"time\":\"2024-01-02T03:04:05.123456789Z\"}");
+}
+
+/* The append fields (Falco's append_output extra_fields): merged into output_fields in key
+   order, a field the template has appears once, the output text is unchanged. */
+static const char *const EV_CLUSTER =
+    "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"level\":\"Metadata\","
+    "\"auditID\":\"b2\",\"stage\":\"ResponseComplete\",\"requestURI\":\"/api/v1/pods?x=1\","
+    "\"verb\":\"create\",\"user\":{\"username\":\"bob\"},\"objectRef\":{\"resource\":\"pods\"},"
+    "\"annotations\":{\"kaudit.io/cluster\":\"prod-1\"},"
+    "\"stageTimestamp\":\"2024-01-02T03:04:05.000000001Z\"}";
+
+Test(detect_rules, append_fields_default_once_and_cluster)
+{
+    struct run r;
+    const char *files[] = {"- rule: a\n  desc: d\n  condition: ka.verb = create\n"
+                           "  output: \"id=%ka.auditid u=%ka.user.name\"\n  priority: ERROR\n"
+                           "  source: k8s_audit\n", NULL};
+    struct ka_detect_opts o;
+    ka_detect_opts_default(&o);
+    o.hostname = "h";
+    cr_assert_eq(run_ev(&r, &o, files, EV_CLUSTER), 0, "%s", r.err);
+    cr_assert_eq(r.n, 1);
+    cr_expect_str_eq(r.first_text, "03:04:05.000000001: Error id=b2 u=bob");
+    cr_expect_str_eq(
+        r.first_json,
+        "{\"hostname\":\"h\",\"output\":\"03:04:05.000000001: Error id=b2 u=bob\","
+        "\"output_fields\":{\"evt.time\":1704164645000000001,\"ka.auditid\":\"b2\","
+        "\"ka.user.name\":\"bob\",\"kaudit.cluster\":\"prod-1\"},\"priority\":\"Error\","
+        "\"rule\":\"a\",\"source\":\"k8s_audit\",\"tags\":[],"
+        "\"time\":\"2024-01-02T03:04:05.000000001Z\"}");
+}
+
+Test(detect_rules, append_fields_custom_list)
+{
+    struct run r;
+    const char *files[] = {"- rule: a\n  desc: d\n  condition: ka.verb = create\n"
+                           "  output: \"by %ka.user.name\"\n  priority: INFO\n"
+                           "  source: k8s_audit\n", NULL};
+    static const char *const fields[] = {"ka.uri.param[x]", "evt.time", "ka.verb",
+                                         "ka.user.name", "ka.verb"};
+    struct ka_detect_opts o;
+    ka_detect_opts_default(&o);
+    o.hostname = "h";
+    o.append_fields = fields;
+    o.n_append_fields = 5;
+    cr_assert_eq(run_ev(&r, &o, files, EV_CLUSTER), 0, "%s", r.err);
+    cr_assert_eq(r.n, 1);
+    cr_expect_str_eq(
+        r.first_json,
+        "{\"hostname\":\"h\",\"output\":\"03:04:05.000000001: Informational by bob\","
+        "\"output_fields\":{\"evt.time\":1704164645000000001,\"ka.uri.param[x]\":\"1\","
+        "\"ka.user.name\":\"bob\",\"ka.verb\":\"create\"},\"priority\":\"Informational\","
+        "\"rule\":\"a\",\"source\":\"k8s_audit\",\"tags\":[],"
+        "\"time\":\"2024-01-02T03:04:05.000000001Z\"}");
+}
+
+Test(detect_rules, append_fields_errors)
+{
+    struct run r;
+    const char *files[] = {RULE("x", "ka.verb = create", "INFO"), NULL};
+    struct ka_detect_opts o;
+    ka_detect_opts_default(&o);
+    static const char *const unknown[] = {"ka.auditid", "ka.nope"};
+    o.append_fields = unknown;
+    o.n_append_fields = 2;
+    cr_assert_eq(run_opts(&r, &o, files), -1);
+    cr_expect(strstr(r.err, "append field 'ka.nope'") == r.err, "%s", r.err);
+    static const char *const junk[] = {"ka.verb x"};
+    o.append_fields = junk;
+    o.n_append_fields = 1;
+    cr_assert_eq(run_opts(&r, &o, files), -1);
+    cr_expect_str_eq(r.err, "append field 'ka.verb x': not a field name");
+    struct ka_detect *d = NULL;
+    static const char *const holes[] = {"ka.verb", NULL};
+    o.append_fields = holes;
+    o.n_append_fields = 2;
+    cr_expect_eq(ka_detect_new(&o, &d), KA_EINVAL);
+    o.append_fields = NULL;
+    o.n_append_fields = 1;
+    cr_expect_eq(ka_detect_new(&o, &d), KA_EINVAL);
+    o.append_fields = unknown;
+    o.n_append_fields = KA_DETECT_MAX_APPEND + 1;
+    cr_expect_eq(ka_detect_new(&o, &d), KA_EINVAL);
+    cr_expect_null(d);
 }
