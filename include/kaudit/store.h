@@ -37,7 +37,7 @@
 #define KA_STORE_MAX_EVENT (16u << 20)
 #define KA_STORE_MAX_BATCH 65536u
 #define KA_STORE_MAX_BATCH_BYTES (256u << 20)
-#define KA_STORE_SCHEMA_VERSION 1
+#define KA_STORE_SCHEMA_VERSION 2
 
 struct ka_store_opts {
     bool readonly;
@@ -66,6 +66,10 @@ const char *ka_store_errmsg(const struct ka_store *s);
 
 /* Adds ev (scanned from any source; stored in canonical form) to the batch. */
 int ka_store_add(struct ka_store *s, const struct ka_event *ev);
+/* Adds ev whose canonical encoding (ka_event_write's output, with or without LF) is line, as
+ * the journal's lines always are: the line is stored as is, without encoding ev again. */
+int ka_store_add_canonical(struct ka_store *s, const struct ka_event *ev, const char *line,
+                           size_t len);
 /* Scans one line (without or with its LF) and adds it; KA_ESYNTAX/KA_ENOTEVENT if bad. */
 int ka_store_add_line(struct ka_store *s, const char *line, size_t len);
 /* Events waiting in the batch. */

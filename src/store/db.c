@@ -170,7 +170,8 @@ int ka_store_open_path(const char *path, const struct ka_store_opts *o, struct k
     }
     s->fill = s->wb = &s->bat[0];
     ka_buf_init(&s->zbuf, 0);
-    ka_buf_init(&s->dbuf, KA_STORE_MAX_EVENT + 1);
+    ka_buf_init(&s->dbuf, DB_BLK_MAX + 1);
+    ka_buf_init(&s->rbuf, KA_STORE_MAX_EVENT + 1);
     int rc = open_db(s, path);
     if (rc == 0)
         rc = set_pragmas(s);
@@ -195,7 +196,9 @@ void ka_store_close(struct ka_store *s)
     free(s->ddicts);
     ZSTD_freeDCtx(s->dctx);
     ka_buf_free(&s->dbuf);
+    ka_buf_free(&s->rbuf);
     ka_buf_free(&s->zbuf);
+    sqlite3_finalize(s->st_blk_get);
     if (s->db)
         sqlite3_close_v2(s->db);
     free(s);
@@ -236,8 +239,9 @@ int db_ddict(struct ka_store *s, int64_t id, ZSTD_DDict **out)
 
 int db_decompress(struct ka_store *s, int64_t dict, const void *p, size_t n, size_t size)
 {
-    if (size > KA_STORE_MAX_EVENT)
+    if (size > DB_BLK_MAX)
         return KA_ETOOBIG;
+    s->dbuf_blk = 0;
     if (!s->dctx && !(s->dctx = ZSTD_createDCtx()))
         return KA_ENOMEM;
     ka_buf_reset(&s->dbuf);
@@ -309,4 +313,46 @@ int ka_store_stats(struct ka_store *s, struct ka_store_stats *st)
     st->newest_ns = pragma_int(s, "SELECT max(ts) FROM events");
     st->dicts = (uint64_t)pragma_int(s, "SELECT count(*) FROM zdict");
     return KA_OK;
+}
+
+int db_load_block(struct ka_store *s, int64_t id)
+{
+    if (id && id == s->dbuf_blk)
+        return KA_OK;
+    int rc = s->st_blk_get ? KA_OK
+                           : db_prepare(s, "SELECT dict, size, data FROM blocks WHERE id = ?",
+                                        &s->st_blk_get);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = s->st_blk_get;
+    sqlite3_bind_int64(st, 1, id);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        rc = db_decompress(s, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 2),
+                           (size_t)sqlite3_column_bytes(st, 2),
+                           (size_t)sqlite3_column_int64(st, 1));
+        if (rc == 0)
+            s->dbuf_blk = id;
+    } else {
+        rc = step == SQLITE_DONE ? KA_EIO : db_err(s, step, "block lookup");
+        if (step == SQLITE_DONE)
+            snprintf(s->errmsg, sizeof s->errmsg, "stored block %lld is missing", (long long)id);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int db_event_line(struct ka_store *s, int64_t blk, uint64_t off, uint64_t size)
+{
+    int rc = db_load_block(s, blk);
+    if (rc)
+        return rc;
+    if (off > s->dbuf.n || size > s->dbuf.n - off) {
+        snprintf(s->errmsg, sizeof s->errmsg, "stored event outside its block %lld",
+                 (long long)blk);
+        return KA_EIO;
+    }
+    ka_buf_reset(&s->rbuf);
+    rc = ka_buf_append(&s->rbuf, s->dbuf.p + off, (size_t)size);
+    return rc ? rc : ka_buf_cstr(&s->rbuf) ? KA_OK : KA_ENOMEM;
 }

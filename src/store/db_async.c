@@ -112,15 +112,16 @@ int ka_store_commit(struct ka_store *s, struct ka_store_commit_stats *st)
 int ka_store_commit_async(struct ka_store *s)
 {
     struct db_batch *b = s->fill;
-    bool packed = true;
     if (s->o.readonly)
         return KA_EINVAL;
-    for (size_t i = 0; i < b->n && packed; i++)
-        packed = b->rows[i].packed;
+    int rc = db_batch_seal(s, b); /* compressed here, on the caller's thread */
+    if (rc)
+        return rc;
+    bool packed = db_batch_packed(b);
     wait_idle(s);
     if (s->async_rc) /* an error not yet reported by ka_store_sync */
         return s->async_rc;
-    int rc = retry_failed(s);
+    rc = retry_failed(s);
     if (rc)
         return rc;
     if (!packed || b->n == 0) {

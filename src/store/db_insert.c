@@ -26,16 +26,6 @@
 
 /* ---- batch: copying events in ---- */
 
-static int put_span(struct db_batch *b, struct db_row *r, enum db_field f, const char *p,
-                    size_t n)
-{
-    if (n > UINT32_MAX)
-        return KA_ETOOBIG;
-    r->off[f] = b->arena.n;
-    r->len[f] = (uint32_t)n;
-    return ka_buf_append(&b->arena, p, n);
-}
-
 static int put_str(struct db_batch *b, struct db_row *r, enum db_field f, struct ka_str s)
 {
     size_t before = b->arena.n;
@@ -125,42 +115,103 @@ static int fill_row(struct db_batch *b, struct db_row *r, const struct ka_event 
     return KA_OK;
 }
 
-/*
- * Compresses the row now when the dictionary is settled (the store has one, or none is
- * wanted), so that an asynchronous commit only writes. The first add looks for the store's
- * dictionary; no commit is in flight then.
- */
-static int pack_row(struct ka_store *s, struct db_batch *b, struct db_row *r)
+/* The dictionary is settled: the store has one, or none is wanted. The first add looks for
+ * the store's dictionary; no commit is in flight then. */
+static int dict_settled(struct ka_store *s, bool *settled)
 {
     int rc = KA_OK;
     if (!s->dict_checked && !s->o.no_dict) {
         s->dict_checked = true;
         rc = db_ensure_dict(s, false);
     }
-    if (rc || (!s->cdict && !s->o.no_dict))
-        return rc;
-    if (!s->cctx || s->cctx_dict != (s->cdict ? s->cdict_id : 0))
+    *settled = s->cdict || s->o.no_dict;
+    if (rc == 0 && *settled && (!s->cctx || s->cctx_dict != (s->cdict ? s->cdict_id : 0)))
         rc = db_setup_cctx(s);
-    r->zoff = b->zarena.n;
-    rc = rc ? rc : db_compress(s, SPAN(r, b, DF_LINE), &b->zarena);
-    r->zlen = (uint32_t)(b->zarena.n - r->zoff);
-    r->zdict = s->cdict ? s->cdict_id : 0;
-    r->packed = rc == 0;
     return rc;
 }
 
-int ka_store_add(struct ka_store *s, const struct ka_event *ev)
+/* The rows and lines after the last closed block. */
+static void open_block(const struct db_batch *b, uint32_t *first, uint64_t *loff)
+{
+    const struct db_blk *l = b->nblk ? &b->blks[b->nblk - 1] : NULL;
+    *first = l ? l->first + l->n : 0;
+    *loff = l ? l->loff + l->lsize : 0;
+}
+
+/*
+ * Closes the open block, compressed now when the dictionary is settled, so that an
+ * asynchronous commit only writes; otherwise the commit compresses it.
+ */
+int db_batch_seal(struct ka_store *s, struct db_batch *b)
+{
+    uint32_t first;
+    uint64_t loff;
+    bool settled = false;
+    open_block(b, &first, &loff);
+    if (first >= b->n)
+        return KA_OK;
+    if (b->nblk == b->capblk) {
+        size_t nc = b->capblk ? b->capblk * 2 : 64;
+        struct db_blk *nv = realloc(b->blks, nc * sizeof *nv);
+        if (!nv)
+            return KA_ENOMEM;
+        b->blks = nv;
+        b->capblk = nc;
+    }
+    struct db_blk *k = &b->blks[b->nblk];
+    *k = (struct db_blk){.first = first, .n = (uint32_t)(b->n - first), .loff = loff,
+                         .lsize = (uint32_t)(b->lines.n - loff)};
+    b->nblk++; /* packed or not: the commit compresses an unpacked block */
+    size_t zmark = b->zarena.n;
+    int rc = dict_settled(s, &settled);
+    if (rc == 0 && settled) {
+        k->zoff = zmark;
+        rc = db_compress(s, b->lines.p + loff, k->lsize, &b->zarena);
+        k->zlen = (uint32_t)(b->zarena.n - zmark);
+        k->zdict = s->cdict ? s->cdict_id : 0;
+        k->packed = rc == 0;
+    }
+    if (rc)
+        b->zarena.n = zmark;
+    return KA_OK; /* the commit reports what failed here */
+}
+
+bool db_batch_packed(const struct db_batch *b)
+{
+    for (size_t i = 0; i < b->nblk; i++)
+        if (!b->blks[i].packed)
+            return false;
+    return true;
+}
+
+void db_batch_reset(struct db_batch *b)
+{
+    b->n = 0;
+    b->nblk = 0;
+    ka_buf_reset(&b->arena);
+    ka_buf_reset(&b->lines);
+    ka_buf_reset(&b->zarena);
+}
+
+/* Closes the open block when it is full. */
+static int maybe_seal(struct ka_store *s, struct db_batch *b)
+{
+    uint32_t first;
+    uint64_t loff;
+    open_block(b, &first, &loff);
+    if (b->n - first >= DB_BLK_ROWS || b->lines.n - loff >= DB_BLK_BYTES)
+        return db_batch_seal(s, b);
+    return KA_OK;
+}
+
+/* Adds ev whose canonical line is line[0..len) (without LF). */
+static int add_row(struct ka_store *s, const struct ka_event *ev, const char *line, size_t len)
 {
     struct db_batch *b = s->fill;
-    if (s->o.readonly)
-        return KA_EINVAL;
-    if (b->n >= KA_STORE_MAX_BATCH || b->arena.n >= KA_STORE_MAX_BATCH_BYTES)
+    if (b->n >= KA_STORE_MAX_BATCH || b->arena.n + b->lines.n >= KA_STORE_MAX_BATCH_BYTES)
         return KA_ETOOBIG;
-    ka_buf_reset(&b->scratch);
-    struct ka_write_opts wo = {0};
-    int rc = ka_event_write(ev, &wo, &b->scratch);
-    if (rc)
-        return rc;
+    if (len > KA_STORE_MAX_EVENT)
+        return KA_ETOOBIG;
     if (b->n == b->cap) {
         size_t nc = b->cap ? b->cap * 2 : 256;
         struct db_row *nv = realloc(b->rows, nc * sizeof *nv);
@@ -171,20 +222,41 @@ int ka_store_add(struct ka_store *s, const struct ka_event *ev)
     }
     struct db_row *r = &b->rows[b->n];
     memset(r, 0, sizeof *r);
-    size_t mark = b->arena.n;
-    size_t zmark = b->zarena.n;
-    rc = put_span(b, r, DF_LINE, b->scratch.p, b->scratch.n - 1); /* without the LF */
+    size_t mark = b->arena.n, lmark = b->lines.n;
+    r->off[DF_LINE] = lmark;
+    r->len[DF_LINE] = (uint32_t)len;
+    int rc = ka_buf_append(&b->lines, line, len);
     if (rc == 0)
         rc = fill_row(b, r, ev);
-    if (rc == 0)
-        rc = pack_row(s, b, r);
     if (rc) {
         b->arena.n = mark;
-        b->zarena.n = zmark;
+        b->lines.n = lmark;
         return rc;
     }
     b->n++;
+    (void)maybe_seal(s, b); /* the row is in; a block that could not close now closes later */
     return KA_OK;
+}
+
+int ka_store_add(struct ka_store *s, const struct ka_event *ev)
+{
+    struct db_batch *b = s->fill;
+    if (s->o.readonly)
+        return KA_EINVAL;
+    ka_buf_reset(&b->scratch);
+    struct ka_write_opts wo = {0};
+    int rc = ka_event_write(ev, &wo, &b->scratch);
+    return rc ? rc : add_row(s, ev, b->scratch.p, b->scratch.n - 1); /* without the LF */
+}
+
+int ka_store_add_canonical(struct ka_store *s, const struct ka_event *ev, const char *line,
+                           size_t len)
+{
+    if (s->o.readonly)
+        return KA_EINVAL;
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    return add_row(s, ev, line, len);
 }
 
 int ka_store_add_line(struct ka_store *s, const char *line, size_t len)
@@ -204,15 +276,15 @@ size_t ka_store_pending(const struct ka_store *s)
 
 void ka_store_discard(struct ka_store *s)
 {
-    s->fill->n = 0;
-    ka_buf_reset(&s->fill->arena);
-    ka_buf_reset(&s->fill->zarena);
+    db_batch_reset(s->fill);
 }
 
 void db_batch_free(struct db_batch *b)
 {
     free(b->rows);
+    free(b->blks);
     ka_buf_free(&b->arena);
+    ka_buf_free(&b->lines);
     ka_buf_free(&b->scratch);
     ka_buf_free(&b->zarena);
     memset(b, 0, sizeof *b);
@@ -343,7 +415,7 @@ static int train_dict(struct ka_store *s)
         size_t at = 0;
         for (size_t i = 0; i < n; i++) {
             sizes[i] = b->rows[i].len[DF_LINE];
-            memcpy(samples + at, b->arena.p + b->rows[i].off[DF_LINE], sizes[i]);
+            memcpy(samples + at, b->lines.p + b->rows[i].off[DF_LINE], sizes[i]);
             at += sizes[i];
         }
         size_t dn = ZDICT_trainFromBuffer(dict, DB_DICT_SIZE, samples, sizes, (unsigned)n);

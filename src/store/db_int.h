@@ -38,13 +38,28 @@ enum db_field {
 /* decision column */
 enum { DD_NONE = 0, DD_ALLOW = 1, DD_FORBID = 2, DD_OTHER = 3 };
 
+/* Events are stored in blocks: the canonical lines of up to DB_BLK_ROWS consecutive rows
+ * (DB_BLK_BYTES of lines at most, plus the last line), concatenated and compressed as one zstd
+ * frame. A row knows its block and its line's offset and size in the block's content. */
+#define DB_BLK_ROWS 32u
+#define DB_BLK_BYTES (32u << 10)
+#define DB_BLK_MAX (DB_BLK_BYTES + KA_STORE_MAX_EVENT)
+
+/* Fields of a pending row: spans in the batch arena; DF_LINE is a span of the batch's lines. */
 struct db_row {
     uint64_t off[DF_NFIELDS];
     uint32_t len[DF_NFIELDS];
     int64_t ts, sts;     /* ns; has_ts / has_sts */
     bool has_ts, has_sts, has_as, has_cluster, has_code;
     int code, rank, level, decision;
-    bool packed;        /* compressed when added: zarena[zoff, zoff + zlen), dictionary zdict */
+};
+
+/* A closed block of a batch: rows [first, first + n), content lines[loff, loff + lsize). */
+struct db_blk {
+    uint32_t first, n;
+    uint64_t loff;
+    uint32_t lsize;
+    bool packed;        /* compressed when closed: zarena[zoff, zoff + zlen), dictionary zdict */
     uint64_t zoff;
     uint32_t zlen;
     int64_t zdict;
@@ -53,9 +68,12 @@ struct db_row {
 struct db_batch {
     struct db_row *rows;
     size_t n, cap;
+    struct db_blk *blks;   /* closed blocks; the rows after the last one form the open block */
+    size_t nblk, capblk;
     struct ka_buf arena;
+    struct ka_buf lines;   /* canonical lines, without LF, back to back */
     struct ka_buf scratch; /* canonical encoding of one event */
-    struct ka_buf zarena;  /* compressed lines of packed rows */
+    struct ka_buf zarena;  /* compressed packed blocks */
 };
 
 /* Open-addressing map (kind, string) -> id. */
@@ -96,7 +114,7 @@ struct ka_store {
     struct ka_store_opts o;
     char errmsg[256];
     /* writing */
-    sqlite3_stmt *st_ins, *st_body, *st_ranks, *st_unlatest, *st_str_ins, *st_str_get, *st_meta_add;
+    sqlite3_stmt *st_ins, *st_blk, *st_ranks, *st_unlatest, *st_str_ins, *st_str_get, *st_meta_add;
     struct db_strcache cache;
     struct db_group grp;
     struct db_batch bat[2];
@@ -121,7 +139,10 @@ struct ka_store {
     ZSTD_DCtx *dctx;
     struct db_ddict *ddicts;
     size_t n_ddicts;
-    struct ka_buf dbuf;
+    struct ka_buf dbuf;     /* the decompressed content of block dbuf_blk (0: none) */
+    int64_t dbuf_blk;
+    sqlite3_stmt *st_blk_get;
+    struct ka_buf rbuf;     /* one stored event, NUL-terminated */
 };
 
 /* db.c */
@@ -131,8 +152,12 @@ int db_prepare(struct ka_store *s, const char *sql, sqlite3_stmt **st);
 int db_meta_get(struct ka_store *s, const char *key, int64_t *v);
 uint64_t db_hash(const void *p, size_t n, uint64_t seed);
 int db_ddict(struct ka_store *s, int64_t id, ZSTD_DDict **out);
-/* Decompresses a row's data into s->dbuf. */
+/* Decompresses a block's data into s->dbuf. */
 int db_decompress(struct ka_store *s, int64_t dict, const void *p, size_t n, size_t size);
+/* The content of block id in s->dbuf (kept while the same block is asked again). */
+int db_load_block(struct ka_store *s, int64_t id);
+/* The stored line at [off, off + size) of block blk in s->rbuf. */
+int db_event_line(struct ka_store *s, int64_t blk, uint64_t off, uint64_t size);
 
 /* db_schema.c */
 int db_migrate(struct ka_store *s);
@@ -146,6 +171,12 @@ void db_cache_free(struct db_strcache *c);
 /* Loads the store's newest dictionary; trains one on s->wb when there is none and may_train. */
 int db_ensure_dict(struct ka_store *s, bool may_train);
 int db_load_cdict(struct ka_store *s, const void *d, size_t n);
+/* Closes the open block of b (compressed when the dictionary is settled). */
+int db_batch_seal(struct ka_store *s, struct db_batch *b);
+/* Whether every block of b is compressed (after db_batch_seal). */
+bool db_batch_packed(const struct db_batch *b);
+/* Empties b. */
+void db_batch_reset(struct db_batch *b);
 
 /* db_write.c */
 int db_setup_cctx(struct ka_store *s);

@@ -391,7 +391,7 @@ int dbq_prepare(struct dbq *x, const char *head, const char *tail, sqlite3_stmt 
 /* ---- rows ---- */
 
 static const char *const row_head =
-    "SELECT b.dict, b.size, b.data FROM events JOIN bodies b ON b.id = events.id";
+    "SELECT blk, boff, bsize FROM events";
 static const char *const row_tail = "ORDER BY ts, aid, rank, events.id";
 
 struct row_ctx {
@@ -408,18 +408,17 @@ static int one_row(struct row_ctx *c, sqlite3_stmt *st)
     struct ka_event ev;
     struct ka_scan_err se;
     struct ka_store *s = c->s;
-    int rc = db_decompress(s, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 2),
-                           (size_t)sqlite3_column_bytes(st, 2),
-                           (size_t)sqlite3_column_int64(st, 1));
+    int rc = db_event_line(s, sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+                           (uint64_t)sqlite3_column_int64(st, 2));
     if (rc)
         return rc;
-    if (ka_event_scan(s->dbuf.p, s->dbuf.n, NULL, &ev, &se) != 0) {
+    if (ka_event_scan(s->rbuf.p, s->rbuf.n, NULL, &ev, &se) != 0) {
         snprintf(s->errmsg, sizeof s->errmsg, "stored event does not scan: %s", se.msg);
         return KA_EIO;
     }
-    if (!ka_query_match(c->q, &ev, s->dbuf.p, s->dbuf.n))
+    if (!ka_query_match(c->q, &ev, s->rbuf.p, s->rbuf.n))
         return KA_OK;
-    rc = c->fn(c->ud, &ev, s->dbuf.p, s->dbuf.n);
+    rc = c->fn(c->ud, &ev, s->rbuf.p, s->rbuf.n);
     if (rc)
         return rc;
     c->emitted++;
@@ -433,6 +432,7 @@ int ka_store_query(struct ka_store *s, const struct ka_query *q,
     struct dbq x;
     sqlite3_stmt *st = NULL;
     struct row_ctx c = {s, q, fn, ud, 0};
+    s->dbuf_blk = 0; /* block ids may be reused after retention: cache within one query only */
     int rc = dbq_build(s, q, &x);
     rc = rc ? rc : dbq_prepare(&x, row_head, row_tail, &st);
     int step = SQLITE_DONE;

@@ -50,7 +50,7 @@ static int measure(struct ka_store *s, const char *cond, int64_t arg, int64_t v[
     sqlite3_stmt *st = NULL;
     snprintf(sql, sizeof sql,
              "SELECT count(*), coalesce(sum(latest), 0),"
-             " coalesce(sum((SELECT size + 1 FROM bodies b WHERE b.id = events.id)), 0)"
+             " coalesce(sum(bsize + 1), 0)"
              " FROM events WHERE %s", cond);
     int rc = db_prepare(s, sql, &st);
     if (rc)
@@ -63,16 +63,24 @@ static int measure(struct ka_store *s, const char *cond, int64_t arg, int64_t v[
     return KA_OK;
 }
 
-/* Deletes the rows matched by "WHERE <cond>" and their bodies, and updates the counters. */
+/* Deletes the rows matched by "WHERE <cond>" and the blocks they empty, and updates the counters. */
 static int delete_where(struct ka_store *s, const char *cond, int64_t arg, uint64_t *deleted)
 {
     char sql[512];
     int64_t v[3] = {0, 0, 0};
     int rc = db_exec(s, "BEGIN IMMEDIATE");
     rc = rc ? rc : measure(s, cond, arg, v);
-    snprintf(sql, sizeof sql, "DELETE FROM bodies WHERE id IN (SELECT id FROM events WHERE %s)",
+    /* the blocks lose these rows; a block without rows goes */
+    rc = rc ? rc : db_exec(s, "CREATE TEMP TABLE IF NOT EXISTS gone(blk INTEGER PRIMARY KEY,"
+                              " n INTEGER NOT NULL); DELETE FROM temp.gone");
+    snprintf(sql, sizeof sql,
+             "INSERT INTO temp.gone SELECT blk, count(*) FROM events WHERE %s GROUP BY blk",
              cond);
     rc = rc ? rc : exec_bound(s, sql, arg);
+    rc = rc ? rc : db_exec(s, "UPDATE blocks SET live = live - (SELECT n FROM temp.gone g"
+                              " WHERE g.blk = blocks.id) WHERE id IN (SELECT blk FROM temp.gone);"
+                              "DELETE FROM blocks WHERE id IN (SELECT blk FROM temp.gone)"
+                              " AND live <= 0");
     snprintf(sql, sizeof sql, "DELETE FROM events WHERE %s", cond);
     rc = rc ? rc : exec_bound(s, sql, arg);
     snprintf(sql, sizeof sql,

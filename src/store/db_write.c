@@ -3,8 +3,9 @@
  * request's stored stages are looked up by the auditID's hash in ev_aid (the auditID itself is
  * compared in the row), an existing (auditID, stage) is a duplicate and is ignored, the row
  * with the highest stage rank is flagged latest (the previous latest row loses the flag);
- * strings are interned (db_insert.c) and the canonical line, compressed when the row was
- * added or here, goes to bodies.
+ * strings are interned (db_insert.c). The canonical lines go to blocks of consecutive rows
+ * (compressed when the block closed, or here); a block none of whose rows is inserted (a
+ * replay) is not written, and blocks.live counts the rows that point to it.
  */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_forceAttachDict, a parameter (no static-only symbol) */
 #include <stdio.h>
@@ -16,10 +17,11 @@
 static const char *const sql_ins =
     "INSERT INTO events(aid, rank, ah, latest, ts, sts, user_id, as_id, groups_id, verb_id,"
     " apigroup_id, res_id, sub_id, ns_id, name, code, decision, ips_id, ua_id, cluster_id,"
-    " level) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-static const char *const sql_body = "INSERT INTO bodies(id, dict, size, data) VALUES(?,?,?,?)";
+    " level, blk, boff, bsize) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char *const sql_blk = "INSERT INTO blocks(dict, size, live, data) VALUES(?,?,?,?)";
 
 #define SPAN(r, b, f) ((b)->arena.p + (r)->off[f]), ((size_t)(r)->len[f])
+#define LINE(r, b) ((b)->lines.p + (r)->off[DF_LINE]), ((size_t)(r)->len[DF_LINE])
 
 
 static int prepare_writer(struct ka_store *s)
@@ -28,7 +30,7 @@ static int prepare_writer(struct ka_store *s)
         return KA_OK;
     int rc = db_prepare(s, sql_ins, &s->st_ins);
     rc = rc ? rc : db_prepare(s, "SELECT rank, id, aid FROM events WHERE ah = ?", &s->st_ranks);
-    rc = rc ? rc : db_prepare(s, sql_body, &s->st_body);
+    rc = rc ? rc : db_prepare(s, sql_blk, &s->st_blk);
     rc = rc ? rc : db_prepare(s, "UPDATE events SET latest = 0 WHERE id = ?", &s->st_unlatest);
     rc = rc ? rc : db_prepare(s, "INSERT OR IGNORE INTO strs(kind, s) VALUES(?, ?)", &s->st_str_ins);
     rc = rc ? rc : db_prepare(s, "SELECT id FROM strs WHERE kind = ? AND s = ?", &s->st_str_get);
@@ -40,8 +42,8 @@ void db_writer_free(struct ka_store *s)
 {
     sqlite3_finalize(s->st_ins);
     sqlite3_finalize(s->st_ranks);
-    sqlite3_finalize(s->st_body);
-    s->st_body = NULL;
+    sqlite3_finalize(s->st_blk);
+    s->st_blk = NULL;
     sqlite3_finalize(s->st_unlatest);
     sqlite3_finalize(s->st_str_ins);
     sqlite3_finalize(s->st_str_get);
@@ -94,12 +96,6 @@ static int rank_state(struct ka_store *s, const struct db_row *r, int64_t ah, bo
     if (!*latest)
         *prev_id = 0;
     return KA_OK;
-}
-
-static int compress_line(struct ka_store *s, const char *p, size_t n)
-{
-    ka_buf_reset(&s->zbuf);
-    return db_compress(s, p, n, &s->zbuf);
 }
 
 int db_compress(struct ka_store *s, const char *p, size_t n, struct ka_buf *out)
@@ -180,28 +176,13 @@ static void bind_opt_int64(sqlite3_stmt *st, int col, bool has, int64_t v)
         sqlite3_bind_null(st, col);
 }
 
-static int insert_body(struct ka_store *s, const struct db_row *r)
-{
-    sqlite3_stmt *st = s->st_body;
-    const struct db_batch *b = s->wb;
-    sqlite3_bind_int64(st, 1, sqlite3_last_insert_rowid(s->db));
-    sqlite3_bind_int64(st, 2, r->packed ? r->zdict : s->cdict ? s->cdict_id : 0);
-    sqlite3_bind_int64(st, 3, (int64_t)r->len[DF_LINE]);
-    if (r->packed)
-        sqlite3_bind_blob(st, 4, b->zarena.p + r->zoff, (int)r->zlen, SQLITE_STATIC);
-    else
-        sqlite3_bind_blob(st, 4, s->zbuf.p, (int)s->zbuf.n, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? KA_OK : db_err(s, rc, "insert body");
-}
-
-static int insert_row(struct ka_store *s, const struct db_row *r, bool latest, int64_t ah)
+/* Inserts the row; its block is blk, its line at boff in the block. */
+static int insert_row(struct ka_store *s, const struct db_row *r, bool latest, int64_t ah,
+                      int64_t blk, uint64_t boff)
 {
     const struct db_batch *b = s->wb;
     sqlite3_stmt *st = s->st_ins;
-    int rc = r->packed ? KA_OK : compress_line(s, SPAN(r, b, DF_LINE));
-    rc = rc ? rc : bind_ids(s, r);
+    int rc = bind_ids(s, r);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, r->len[DF_AID] ? b->arena.p + r->off[DF_AID] : "",
@@ -216,41 +197,104 @@ static int insert_row(struct ka_store *s, const struct db_row *r, bool latest, i
     bind_opt_int64(st, 16, r->has_code, r->code);
     sqlite3_bind_int(st, 17, r->decision);
     sqlite3_bind_int(st, 21, r->level);
+    sqlite3_bind_int64(st, 22, blk);
+    sqlite3_bind_int64(st, 23, (int64_t)boff);
+    sqlite3_bind_int64(st, 24, (int64_t)r->len[DF_LINE]);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? insert_body(s, r) : db_err(s, rc, "insert");
+    return rc == SQLITE_DONE ? KA_OK : db_err(s, rc, "insert");
 }
 
-/* A row without auditID: a request of its own, known by its content's hash. */
-static int write_single(struct ka_store *s, const struct db_row *r, uint64_t *ins,
-                        uint64_t *reqs)
+/* A row without auditID is a request of its own, known by its content's hash: decides it. */
+static int decide_single(struct ka_store *s, size_t i, int64_t *ah)
 {
+    const struct db_row *r = &s->wb->rows[i];
     bool dup = false, latest = true;
     int64_t prev = 0;
-    int64_t ah = (int64_t)db_hash(SPAN(r, s->wb, DF_LINE), 7);
-    int rc = rank_state(s, r, ah, &dup, &latest, &prev);
-    if (rc || dup)
-        return rc;
-    rc = insert_row(s, r, true, ah);
-    if (rc == 0) {
-        (*ins)++;
-        (*reqs)++;
-    }
+    *ah = (int64_t)db_hash(LINE(r, s->wb), 7);
+    int rc = rank_state(s, r, *ah, &dup, &latest, &prev);
+    if (rc == 0 && dup)
+        s->grp.act[i] = DB_ACT_DUP;
     return rc;
 }
 
-/* One row as db_group_decide decided it. */
-static int write_row(struct ka_store *s, size_t i, uint64_t *ins, uint64_t *reqs)
+/* Inserts block k (compressed now if it was not yet) with live rows; *id its rowid. */
+static int insert_block(struct ka_store *s, const struct db_blk *k, uint32_t live, int64_t *id)
 {
-    const struct db_row *r = &s->wb->rows[i];
-    uint8_t act = s->grp.act[i];
-    if (act == DB_ACT_SINGLE)
-        return write_single(s, r, ins, reqs);
-    if (act == DB_ACT_DUP)
-        return KA_OK;
-    int rc = insert_row(s, r, act == DB_ACT_LATEST, (int64_t)db_hash(SPAN(r, s->wb, DF_AID), 0));
-    if (rc == 0)
-        (*ins)++;
+    const struct db_batch *b = s->wb;
+    sqlite3_stmt *st = s->st_blk;
+    int rc = KA_OK;
+    if (!k->packed) {
+        ka_buf_reset(&s->zbuf);
+        rc = db_compress(s, b->lines.p + k->loff, k->lsize, &s->zbuf);
+        if (rc)
+            return rc;
+    }
+    sqlite3_bind_int64(st, 1, k->packed ? k->zdict : s->cdict ? s->cdict_id : 0);
+    sqlite3_bind_int64(st, 2, (int64_t)k->lsize);
+    sqlite3_bind_int64(st, 3, (int64_t)live);
+    if (k->packed)
+        sqlite3_bind_blob(st, 4, b->zarena.p + k->zoff, (int)k->zlen, SQLITE_STATIC);
+    else
+        sqlite3_bind_blob(st, 4, s->zbuf.p, (int)s->zbuf.n, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+        return db_err(s, step, "insert block");
+    *id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+/* Sets the live count of block id (when rows without auditID turned out duplicates). */
+static int set_live(struct ka_store *s, int64_t id, uint32_t live)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = db_prepare(s, live ? "UPDATE blocks SET live = ?2 WHERE id = ?1"
+                                : "DELETE FROM blocks WHERE id = ?1 AND ?2 = 0", &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, (int64_t)live);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? KA_OK : db_err(s, step, "block live count");
+}
+
+/*
+ * Block k: the rows db_group_decide kept (a row without auditID is decided here, after the
+ * rows before it were written), and the block, written before its first row when any is kept.
+ */
+static int write_block(struct ka_store *s, const struct db_blk *k, uint64_t *ins, uint64_t *reqs,
+                       uint64_t *raw)
+{
+    const struct db_batch *b = s->wb;
+    uint32_t live = 0, kept = 0;
+    int64_t blk = 0;
+    int rc = KA_OK;
+    for (size_t i = k->first; i < k->first + k->n; i++)
+        live += s->grp.act[i] != DB_ACT_DUP;
+    for (size_t i = k->first; rc == 0 && i < k->first + k->n; i++) {
+        const struct db_row *r = &b->rows[i];
+        uint8_t act = s->grp.act[i];
+        int64_t ah = 0;
+        if (act == DB_ACT_SINGLE)
+            rc = decide_single(s, i, &ah);
+        else
+            ah = (int64_t)db_hash(SPAN(r, b, DF_AID), 0);
+        if (rc || s->grp.act[i] == DB_ACT_DUP)
+            continue;
+        if (blk == 0)
+            rc = insert_block(s, k, live, &blk);
+        rc = rc ? rc : insert_row(s, r, act != DB_ACT_INSERT, ah, blk, r->off[DF_LINE] - k->loff);
+        if (rc == 0) {
+            kept++;
+            (*ins)++;
+            *reqs += act == DB_ACT_SINGLE;
+            *raw += r->len[DF_LINE] + 1u;
+        }
+    }
+    if (rc == 0 && blk && kept != live)
+        rc = set_live(s, blk, kept);
     return rc;
 }
 
@@ -265,24 +309,17 @@ static int meta_add(struct ka_store *s, const char *k, int64_t v)
 
 static int write_batch(struct ka_store *s, uint64_t *ins)
 {
-    uint64_t reqs = 0, raw = 0, n0;
+    uint64_t reqs = 0, raw = 0;
     int rc = KA_OK;
-    bool all_packed = true;
-    for (size_t i = 0; i < s->wb->n && all_packed; i++)
-        all_packed = s->wb->rows[i].packed;
-    /* Rows added before the dictionary was settled are compressed here (never in the
-     * asynchronous writer: only batches of packed rows go there). */
-    if (!all_packed) {
+    /* Blocks closed before the dictionary was settled are compressed here (never in the
+     * asynchronous writer: only batches of packed blocks go there). */
+    if (!db_batch_packed(s->wb)) {
         rc = db_ensure_dict(s, true);
         rc = rc ? rc : db_setup_cctx(s);
     }
     rc = rc ? rc : db_group_decide(s, &reqs);
-    for (size_t i = 0; rc == 0 && i < s->wb->n; i++) {
-        n0 = *ins;
-        rc = write_row(s, i, ins, &reqs);
-        if (*ins != n0)
-            raw += s->wb->rows[i].len[DF_LINE] + 1u;
-    }
+    for (size_t i = 0; rc == 0 && i < s->wb->nblk; i++)
+        rc = write_block(s, &s->wb->blks[i], ins, &reqs, &raw);
     rc = rc ? rc : meta_add(s, "events", (int64_t)*ins);
     rc = rc ? rc : meta_add(s, "requests", (int64_t)reqs);
     rc = rc ? rc : meta_add(s, "raw_bytes", (int64_t)raw);
@@ -309,7 +346,8 @@ int db_commit_batch(struct ka_store *s, struct db_batch *b, struct ka_store_comm
             *st = (struct ka_store_commit_stats){0, 0};
         return KA_OK;
     }
-    int rc = prepare_writer(s);
+    int rc = db_batch_seal(s, b);
+    rc = rc ? rc : prepare_writer(s);
     if (rc)
         return rc;
     bool had_dict = s->cdict != NULL;
@@ -326,8 +364,6 @@ int db_commit_batch(struct ka_store *s, struct db_batch *b, struct ka_store_comm
     }
     if (st)
         *st = (struct ka_store_commit_stats){ins, b->n - ins};
-    b->n = 0;
-    ka_buf_reset(&b->arena);
-    ka_buf_reset(&b->zarena);
+    db_batch_reset(b);
     return KA_OK;
 }

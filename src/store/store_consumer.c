@@ -111,11 +111,22 @@ static int flush(struct ka_store_consumer *c)
     return KA_OK;
 }
 
+/* Scans the line and adds it as it is: the journal's lines are canonical encodings. */
+static int add_canonical(struct ka_store *st, const char *line, size_t len)
+{
+    struct ka_event ev;
+    struct ka_scan_err se;
+    if (len > KA_STORE_MAX_EVENT)
+        return KA_ETOOBIG;
+    int rc = ka_event_scan(line, len, NULL, &ev, &se);
+    return rc ? rc : ka_store_add_canonical(st, &ev, line, len);
+}
+
 /* Adds the line to the batch; false when the batch is too large for it (commit first, then
  * add it again). */
 static bool add_line(struct ka_store_consumer *c, const struct ka_tail_rec *rec)
 {
-    int rc = ka_store_add_line(c->st, rec->line, rec->len);
+    int rc = add_canonical(c->st, rec->line, rec->len);
     if (rc == KA_ETOOBIG && ka_store_pending(c->st) > 0)
         return false;
     ka_cursor_tell(c->cur, &c->fill_pos);
