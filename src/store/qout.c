@@ -10,7 +10,7 @@
 #include "kaudit/qout.h"
 #include "kaudit/query.h"
 
-#define MAX_COLS 12u
+#define MAX_COLS 16u
 #define BAR_WIDTH 50
 
 struct topent {
@@ -163,8 +163,17 @@ int ka_qout_new(const struct ka_qout_opts *o, struct ka_qout **out)
                                            KA_QF_NAMESPACE, KA_QF_CODE, KA_QF_SOURCE_IP};
     static const enum ka_qfield wcols[] = {KA_QF_STAGE, KA_QF_USER_AGENT, KA_QF_DECISION,
                                            KA_QF_CLUSTER, KA_QF_AUDIT_ID};
-    memcpy(qo->cols, tcols, sizeof tcols);
-    qo->ncols = sizeof tcols / sizeof tcols[0];
+    /* CSV keeps namespace and name in two columns; the tables join them as NAMESPACE/NAME. */
+    static const enum ka_qfield ccols[] = {KA_QF_TIME,      KA_QF_USER, KA_QF_VERB,
+                                           KA_QF_RESOURCE,  KA_QF_NAMESPACE, KA_QF_NAME,
+                                           KA_QF_CODE,      KA_QF_SOURCE_IP};
+    if (o->fmt == KA_QOUT_CSV) {
+        memcpy(qo->cols, ccols, sizeof ccols);
+        qo->ncols = sizeof ccols / sizeof ccols[0];
+    } else {
+        memcpy(qo->cols, tcols, sizeof tcols);
+        qo->ncols = sizeof tcols / sizeof tcols[0];
+    }
     if (o->fmt == KA_QOUT_WIDE || o->fmt == KA_QOUT_CSV) {
         memcpy(qo->cols + qo->ncols, wcols, sizeof wcols);
         qo->ncols += sizeof wcols / sizeof wcols[0];
