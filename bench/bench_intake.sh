@@ -7,7 +7,10 @@
 # SECONDS each, RUNS times; every serve run starts from a fresh data directory with the
 # default configuration (policy, redaction, 100 MiB segments, gzip of rotated segments).
 # A second serve run per round sets journal.compress: false ("serve-nogz"): gzip of the rotated
-# 100 MiB segments runs on the mill thread and competes with intake for the 2 cores.
+# 100 MiB segments runs on the mill thread and competes with intake for the 2 cores. A third
+# turns the journal's consumers off ("serve-intake-only": store.enabled and detect.enabled
+# false): by default the store and live detection read the journal while it is written and
+# take CPU from intake. VARIANTS="default nogz intake" chooses among them.
 # Reports events/s and MB/s per run, serve's peak RSS (VmHWM) and journal fsyncs per batch.
 #
 # usage: bench/bench_intake.sh [BUILD-DIR] [SECONDS] [RUNS]   (BUILD-DIR: a Release build with
@@ -52,6 +55,7 @@ free_port() { echo $((20000 + RANDOM % 40000)); }
 
 printf 'journal:\n  compress: false\n' >"$WORK/nogz.yaml"
 : >"$WORK/default.yaml"
+printf 'store:\n  enabled: false\ndetect:\n  enabled: false\n' >"$WORK/intake.yaml"
 
 # start_serve CONFIG: a fresh data dir; waits for the ready line. Sets PID and PORT.
 start_serve() {
@@ -106,7 +110,7 @@ for c in $CONNS; do
         out=$("$POST" 127.0.0.1 "$PORT" /audit "$c" "$SECS" "$BODIES" 400)
         stop
         echo "discard conns=$c run=$r $out"
-        for v in default nogz; do
+        for v in ${VARIANTS:-default nogz intake}; do
             start_serve "$WORK/$v.yaml"
             out=$("$POST" 127.0.0.1 "$PORT" /audit "$c" "$SECS" "$BODIES" 400)
             hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$PID/status")
@@ -114,7 +118,7 @@ for c in $CONNS; do
             ok=$(echo "$out" | sed -n 's/.* ok=\([0-9]*\).*/\1/p')
             fpb=$(awk -v f="$fs" -v b="$ok" 'BEGIN { printf "%.2f", b ? f / b : 0 }')
             stop
-            name=serve; [ "$v" = nogz ] && name=serve-nogz
+            name=serve; [ "$v" = nogz ] && name=serve-nogz; [ "$v" = intake ] && name=serve-intake-only
             echo "$name conns=$c run=$r $out rss_peak_kb=$hwm fsyncs=$fs fsyncs/batch=$fpb"
         done
     done

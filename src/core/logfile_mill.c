@@ -22,9 +22,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -32,6 +30,7 @@
 #include "kaudit/jsonw.h"
 #include "kaudit/logfile.h"
 #include "kaudit/logset.h"
+#include "kaudit/thread.h"
 #include "logfile_int.h"
 
 #define KA_MILL_MAX_FILES 65536
@@ -286,8 +285,7 @@ static void run_once(struct ka__mill *m)
 static void *mill_main(void *arg)
 {
     struct ka__mill *m = arg;
-    /* Linux applies a nice value to one thread when given its thread id; failure is harmless. */
-    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    ka_thread_lower_priority(19);
     pthread_mutex_lock(&m->mu);
     for (;;) {
         while (!m->pending && !m->stop)

@@ -14,6 +14,7 @@
 
 #include "kaudit/buf.h"
 #include "kaudit/detect_journal.h"
+#include "kaudit/thread.h"
 
 #define DJ_WAIT_MS 200
 #define DJ_COMMIT_MS_DEFAULT 1000
@@ -91,6 +92,7 @@ static void commit(struct ka_detect_journal *c)
 static void *dj_main(void *arg)
 {
     struct ka_detect_journal *c = arg;
+    ka_thread_lower_priority(KA_CONSUMER_NICE);
     int period = c->o.commit_ms > 0 ? c->o.commit_ms : DJ_COMMIT_MS_DEFAULT;
     c->last_commit_ms = mono_ms();
     while (!atomic_load(&c->stop)) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "kaudit/thread.h"
 
 void ka_fwd_batch_free(struct ka_fwd_batch *b)
 {
@@ -259,6 +260,7 @@ static void commit_progress(struct ka_fwd_out *o, int64_t now, bool idle)
 static void *reader_main(void *arg)
 {
     struct ka_fwd_out *o = arg;
+    ka_thread_lower_priority(KA_CONSUMER_NICE); /* journal mode only: the reader reads it */
     o->last_commit_ms = ka_fwd_now_ms();
     for (;;) {
         pthread_mutex_lock(&o->mu);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "kaudit/thread.h"
 #include "kaudit/jsonw.h"
 
 int64_t ka_fwd_now_ms(void)
@@ -245,6 +246,8 @@ void *ka_fwd_worker(void *arg)
 {
     struct ka_fwd_worker_arg *wa = arg;
     struct ka_fwd_out *o = wa->o;
+    if (o->cur) /* journal mode: a consumer of the collector's journal */
+        ka_thread_lower_priority(KA_CONSUMER_NICE);
     void *ctx = o->ctx[wa->slot];
     uint64_t rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(uintptr_t)wa * 2654435761u) ^
                    (uint64_t)ka_fwd_now_ms();
