@@ -55,13 +55,17 @@ void ka_store_opts_default(struct ka_store_opts *o);
 struct ka_store;
 
 /* Opens <data_dir>/store/kaudit.db (directories 0700, files 0600), creating and migrating it
- * unless readonly. A read-only open of a missing store is KA_ENOENT. */
+ * unless readonly. A read-only open of a missing store is KA_ENOENT; a read-only open of a
+ * store with an older schema is KA_EINVAL (it needs a writable open first). On failure *out is
+ * NULL and ka_store_errmsg(NULL) says why. */
 int ka_store_open(const char *data_dir, bool readonly, struct ka_store **out);
 /* Same with options; path is the database file itself. */
 int ka_store_open_path(const char *path, const struct ka_store_opts *o, struct ka_store **out);
 /* Discards an uncommitted batch. NULL: no-op. */
 void ka_store_close(struct ka_store *s);
-/* The last SQLite or zstd error message (for the caller's diagnostics). */
+/* The last SQLite or zstd error message (for the caller's diagnostics). With s NULL: why this
+ * thread's last ka_store_open or ka_store_open_path failed (a missing store, a schema that
+ * needs a migration or is too new, an SQLite error), for the caller to print. */
 const char *ka_store_errmsg(const struct ka_store *s);
 
 /* Adds ev (scanned from any source; stored in canonical form) to the batch. */

@@ -256,7 +256,7 @@ static int open_store(const struct icli *c, struct ka_store **out)
         rc = ka_store_open_path(path, &so, out);
     if (rc)
         fprintf(stderr, "kaudit index: cannot open the store in %s: %s\n", c->dir,
-                ka_strerror(rc));
+                ka_store_errmsg(NULL));
     return rc;
 }
 

@@ -666,9 +666,11 @@ static int run_store(const struct qopts *qo, struct sink *sk)
     int ex = 0;
     if (!dir) {
         ex = KA_EXIT_USAGE;
-    } else if (ka_store_open(dir, true, &st)) {
-        fprintf(stderr, "kaudit query: cannot open the store in %s (index logs with `kaudit "
-                        "index`, or read them with --file)\n", dir);
+    } else if ((ex = ka_store_open(dir, true, &st)) != 0) {
+        fprintf(stderr, "kaudit query: cannot open the store in %s: %s%s\n", dir,
+                ka_store_errmsg(NULL),
+                ex == KA_ENOENT ? " (index logs with `kaudit index`, or read them with --file)"
+                                : "");
         ex = KA_EXIT_USAGE;
     } else {
         int rc = store_aggregate(st, qo, sk);

@@ -32,9 +32,24 @@ int db_err(struct ka_store *s, int rc, const char *what)
     return KA_EIO;
 }
 
+/* Why this thread's last ka_store_open or ka_store_open_path failed. */
+static __thread char open_errmsg[256];
+
+static void set_open_errmsg(const struct ka_store *s, const char *path, int rc)
+{
+    if (s && s->errmsg[0])
+        snprintf(open_errmsg, sizeof open_errmsg, "%s", s->errmsg);
+    else if (rc == KA_ENOENT)
+        snprintf(open_errmsg, sizeof open_errmsg, "%s: no store there", path ? path : "?");
+    else
+        snprintf(open_errmsg, sizeof open_errmsg, "%s: %s", path ? path : "?", ka_strerror(rc));
+}
+
 const char *ka_store_errmsg(const struct ka_store *s)
 {
-    return s && s->errmsg[0] ? s->errmsg : "no error";
+    if (!s)
+        return open_errmsg[0] ? open_errmsg : "no error";
+    return s->errmsg[0] ? s->errmsg : "no error";
 }
 
 int db_exec(struct ka_store *s, const char *sql)
@@ -100,15 +115,22 @@ int ka_store_open(const char *data_dir, bool readonly, struct ka_store **out)
     struct ka_store_opts o;
     ka_store_opts_default(&o);
     o.readonly = readonly;
-    if (!data_dir || snprintf(dir, sizeof dir, "%s/store", data_dir) >= (int)sizeof dir - 16)
+    *out = NULL;
+    if (!data_dir || snprintf(dir, sizeof dir, "%s/store", data_dir) >= (int)sizeof dir - 16) {
+        set_open_errmsg(NULL, data_dir, KA_EINVAL);
         return KA_EINVAL;
+    }
     if (!readonly) {
         int rc = make_dirs(dir);
-        if (rc)
+        if (rc) {
+            set_open_errmsg(NULL, dir, rc);
             return rc;
+        }
     }
-    if (snprintf(path, sizeof path, "%s/kaudit.db", dir) >= (int)sizeof path)
+    if (snprintf(path, sizeof path, "%s/kaudit.db", dir) >= (int)sizeof path) {
+        set_open_errmsg(NULL, dir, KA_ETOOBIG);
         return KA_ETOOBIG;
+    }
     return ka_store_open_path(path, &o, out);
 }
 
@@ -155,8 +177,12 @@ static int open_db(struct ka_store *s, const char *path)
 int ka_store_open_path(const char *path, const struct ka_store_opts *o, struct ka_store **out)
 {
     struct ka_store *s = calloc(1, sizeof *s);
-    if (!s)
+    *out = NULL;
+    open_errmsg[0] = 0;
+    if (!s) {
+        set_open_errmsg(NULL, path, KA_ENOMEM);
         return KA_ENOMEM;
+    }
     if (o)
         s->o = *o;
     else
@@ -178,6 +204,7 @@ int ka_store_open_path(const char *path, const struct ka_store_opts *o, struct k
     if (rc == 0)
         rc = db_migrate(s);
     if (rc) {
+        set_open_errmsg(s, path, rc);
         ka_store_close(s);
         return rc;
     }

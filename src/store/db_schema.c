@@ -142,7 +142,8 @@ int db_migrate(struct ka_store *s)
     }
     if (v < target && s->o.readonly) {
         snprintf(s->errmsg, sizeof s->errmsg,
-                 "store schema version %d needs a migration (open it writable once)", v);
+                 "store schema version %d needs a migration to version %d: open it writable"
+                 " once (`kaudit index` on its data directory does)", v, target);
         return KA_EINVAL;
     }
     for (; v < target; v++)

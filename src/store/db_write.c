@@ -79,7 +79,7 @@ static int rank_state(struct ka_store *s, const struct db_row *r, int64_t ah, bo
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         /* the hash only narrows: the auditID itself decides */
         if ((size_t)sqlite3_column_bytes(st, 2) != n ||
-            memcmp(sqlite3_column_blob(st, 2), aid, n) != 0)
+            (n && memcmp(sqlite3_column_blob(st, 2), aid, n) != 0)) /* '' is a NULL blob */
             continue;
         int k = sqlite3_column_int(st, 0);
         if (k == r->rank)

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "kaudit/store.h"
+#include "kaudit/thread.h"
 
 struct ka_store_consumer {
     struct ka_store_consumer_opts o;
@@ -170,6 +171,7 @@ static void pause_ms(int ms)
 static void *run(void *arg)
 {
     struct ka_store_consumer *c = arg;
+    ka_thread_lower_priority(KA_CONSUMER_NICE); /* intake first when the CPU is short */
     struct ka_tail_rec rec;
     int64_t first = 0, next_retain = 0;
     bool failing = false, held = false; /* held: rec waits for the batch to be committed */

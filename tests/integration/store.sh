@@ -143,6 +143,22 @@ else
     echo "kaudit query has no --store yet: store-vs-file comparison skipped"
 fi
 
+# --- opening errors say why: an older schema (read-only needs a migration), a newer one ---
+cp -r "$tmp/s" "$tmp/v"
+setver() { python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);
+c.execute("PRAGMA user_version = " + sys.argv[2]); c.commit()' "$tmp/v/store/kaudit.db" "$1"; }
+setver 1
+"$bin" query --store "$tmp/v" --count >/dev/null 2>"$tmp/err"; rc=$?
+check "query on an older schema: exit 1" eq "$rc" 1
+check "query on an older schema: says it needs a migration" \
+    grep -q "schema version 1 needs a migration to version 2: open it writable once" "$tmp/err"
+setver 99
+"$bin" index --store "$tmp/v" </dev/null 2>"$tmp/err"; rc=$?
+check "index on a newer schema: exit 2" eq "$rc" 2
+check "index on a newer schema: says so" grep -q "schema version 99 is newer" "$tmp/err"
+"$bin" query --store "$tmp/none" --count >/dev/null 2>"$tmp/err"; rc=$?
+check "query without a store: points to kaudit index" grep -q "no store there (index logs" "$tmp/err"
+
 # --- retention through kaudit index ---
 "$bin" index --store "$tmp/g" --max-age 1d </dev/null 2>"$tmp/err"; rc=$?
 check "retention run: exit 0" eq "$rc" 0
