@@ -48,7 +48,7 @@ static void cc_err(struct cc *c, size_t off, const char *fmt, ...)
 
 static void *cc_alloc(struct cc *c, size_t n)
 {
-    void *p = kd_alloc(&c->d->ar, n);
+    void *p = ka__arena_alloc(&c->d->ar, n);
     if (!p)
         c->rc = KA_ENOMEM;
     return p;
@@ -122,7 +122,7 @@ int kd_field_get(struct ka_detect *d, const char *name, const char *arg,
             return KA_OK;
         }
     }
-    struct ka_dfield *nf = kd_alloc(&d->ar, sizeof(*nf));
+    struct ka_dfield *nf = ka__arena_alloc(&d->ar, sizeof(*nf));
     if (!nf || kd_grow(&d->ar, (void **)&d->fields, &d->capfields, d->nfields + 1,
                        sizeof(struct ka_dfield *)) != KA_OK)
         return KA_ENOMEM;

@@ -23,7 +23,7 @@
 #include "detect_int.h"
 
 struct ps {
-    struct kd_arena *a;
+    struct kap_arena *a;
     const char *s;
     size_t n, i;
     unsigned depth;
@@ -98,7 +98,7 @@ static bool word_at(const struct ps *p, const char *w)
 
 static struct kd_node *new_node(struct ps *p, enum kd_kind k, size_t off)
 {
-    struct kd_node *n = kd_alloc(p->a, sizeof(*n));
+    struct kd_node *n = ka__arena_alloc(p->a, sizeof(*n));
     if (!n) {
         p->oom = p->failed = true;
         return NULL;
@@ -116,7 +116,7 @@ static bool parse_quoted(struct ps *p, struct kd_val *v)
     for (size_t j = p->i; j < p->n && p->s[j] != q; j++, cap++)
         if (p->s[j] == '\\' && j + 1 < p->n)
             j++;
-    char *out = kd_alloc(p->a, cap + 1);
+    char *out = ka__arena_alloc(p->a, cap + 1);
     if (!out) {
         p->oom = p->failed = true;
         return false;
@@ -177,7 +177,7 @@ static bool parse_value(struct ps *p, struct kd_val *v, bool in_list)
         fail(p, st, "expected a value, found '%s'", what);
         return false;
     }
-    v->s = kd_strndup(p->a, p->s + st, p->i - st);
+    v->s = ka__arena_strdup(p->a, p->s + st, p->i - st);
     if (!v->s) {
         p->oom = p->failed = true;
         return false;
@@ -304,7 +304,7 @@ static struct kd_node *parse_check(struct ps *p)
         return NULL;
     }
     struct kd_node *n = new_node(p, KD_CHECK, st);
-    if (!n || !(n->name = kd_strndup(p->a, p->s + st, l))) {
+    if (!n || !(n->name = ka__arena_strdup(p->a, p->s + st, l))) {
         p->oom = p->failed = true;
         return NULL;
     }
@@ -316,7 +316,7 @@ static struct kd_node *parse_check(struct ps *p)
             fail(p, p->i, "unterminated field argument '['%s", "");
             return NULL;
         }
-        n->arg = kd_strndup(p->a, p->s + p->i + 1, (size_t)(end - p->s) - p->i - 1);
+        n->arg = ka__arena_strdup(p->a, p->s + p->i + 1, (size_t)(end - p->s) - p->i - 1);
         if (!n->arg) {
             p->oom = p->failed = true;
             return NULL;
@@ -350,7 +350,7 @@ static struct kd_node *parse_not(struct ps *p)
         p->i += 3;
         struct kd_node *k = parse_not(p);
         r = k ? new_node(p, KD_NOT, st) : NULL;
-        if (r && (r->kids = kd_alloc(p->a, sizeof(struct kd_node *))) != NULL) {
+        if (r && (r->kids = ka__arena_alloc(p->a, sizeof(struct kd_node *))) != NULL) {
             r->kids[0] = k;
             r->nkids = 1;
         } else if (r) {
@@ -414,7 +414,7 @@ static struct kd_node *parse_or(struct ps *p)
     return parse_seq(p, "or", KD_OR, parse_and);
 }
 
-int kd_parse(struct kd_arena *a, const char *text, size_t n, struct kd_node **out,
+int kd_parse(struct kap_arena *a, const char *text, size_t n, struct kd_node **out,
              size_t *err_off, char *msg, size_t msglen)
 {
     struct ps p = {.a = a, .s = text, .n = n, .msg = msg, .msglen = msglen};

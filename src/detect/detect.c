@@ -13,68 +13,14 @@
 
 /* ---- arena ---- */
 
-struct kd_chunk {
-    struct kd_chunk *next;
-    size_t used, cap;
-    max_align_t data[];
-};
-
-#define KD_CHUNK_MIN (64u << 10)
-
-void *kd_alloc(struct kd_arena *a, size_t n)
-{
-    struct kd_chunk *c = a->head;
-    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
-    if (n == 0)
-        n = sizeof(max_align_t);
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > KD_CHUNK_MIN ? n : KD_CHUNK_MIN;
-        c = malloc(sizeof(*c) + cap);
-        if (!c)
-            return NULL;
-        c->used = 0;
-        c->cap = cap;
-        c->next = a->head;
-        a->head = c;
-        a->total += cap;
-    }
-    void *p = (char *)c->data + c->used;
-    c->used += n;
-    memset(p, 0, n);
-    return p;
-}
-
-char *kd_strndup(struct kd_arena *a, const char *s, size_t n)
-{
-    char *p = kd_alloc(a, n + 1);
-    if (!p)
-        return NULL;
-    if (n)
-        memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
-
-void kd_arena_free(struct kd_arena *a)
-{
-    struct kd_chunk *c = a->head;
-    while (c) {
-        struct kd_chunk *next = c->next;
-        free(c);
-        c = next;
-    }
-    a->head = NULL;
-    a->total = 0;
-}
-
-int kd_grow(struct kd_arena *a, void **v, size_t *cap, size_t need, size_t sz)
+int kd_grow(struct kap_arena *a, void **v, size_t *cap, size_t need, size_t sz)
 {
     if (need <= *cap)
         return KA_OK;
     size_t nc = *cap ? *cap * 2 : 8;
     while (nc < need)
         nc *= 2;
-    void *p = kd_alloc(a, nc * sz);
+    void *p = ka__arena_alloc(a, nc * sz);
     if (!p)
         return KA_ENOMEM;
     if (*cap)
@@ -143,13 +89,13 @@ void kd_text_pos(const struct kd_text *t, size_t k, struct kd_pos *out)
     ka_linecol(s->src, at_end ? last : j, &out->line, &out->col);
 }
 
-int kd_text_append(struct kd_arena *a, struct kd_text *t, const char *s, size_t n,
+int kd_text_append(struct kap_arena *a, struct kd_text *t, const char *s, size_t n,
                    const struct kd_seg *from)
 {
     size_t sep = t->n ? 1 : 0, cap = t->nsegs;
     if (t->nsegs >= KD_MAX_SEGS || t->n + n + 1 > KA_DETECT_MAX_COND * 4)
         return KA_ETOOBIG;
-    char *p = kd_alloc(a, t->n + sep + n + 1);
+    char *p = ka__arena_alloc(a, t->n + sep + n + 1);
     if (!p || kd_grow(a, (void **)&t->segs, &cap, t->nsegs + 1, sizeof(*t->segs)) != KA_OK)
         return KA_ENOMEM;
     if (t->n)
@@ -225,12 +171,12 @@ static int copy_append(struct ka_detect *d)
         d->o.append_fields = NULL;
         return KA_OK;
     }
-    d->append_names = kd_alloc(&d->ar, n * sizeof(char *));
+    d->append_names = ka__arena_alloc(&d->ar, n * sizeof(char *));
     if (!d->append_names)
         return KA_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const char *s = d->o.append_fields[i];
-        d->append_names[i] = kd_strndup(&d->ar, s, strlen(s));
+        d->append_names[i] = ka__arena_strdup(&d->ar, s, strlen(s));
         if (!d->append_names[i])
             return KA_ENOMEM;
     }
@@ -270,7 +216,7 @@ void ka_detect_free(struct ka_detect *d)
         return;
     for (size_t i = 0; i < d->nregexes; i++)
         pcre2_code_free(d->regexes[i]);
-    kd_arena_free(&d->ar);
+    ka__arena_free(&d->ar);
     free(d);
 }
 
@@ -313,8 +259,8 @@ int ka_detect_load_mem(struct ka_detect *d, const char *name, const char *buf, s
     if (kd_grow(&d->ar, (void **)&d->files, &d->capfiles, d->nfiles + 1, sizeof(*d->files)))
         return KA_ENOMEM;
     struct kd_file *f = &d->files[d->nfiles];
-    f->name = kd_strndup(&d->ar, name, strlen(name));
-    f->buf = kd_strndup(&d->ar, buf, n);
+    f->name = ka__arena_strdup(&d->ar, name, strlen(name));
+    f->buf = ka__arena_strdup(&d->ar, buf, n);
     f->n = n;
     if (!f->name || !f->buf)
         return KA_ENOMEM;

@@ -2,7 +2,7 @@
  * detect_int.h - internals of the detection engine shared by rules_load.c, rules_apply.c,
  * cond_parse.c, cond_compile.c, eval.c, output.c and detect.c.
  *
- * Everything the engine allocates lives in its arena (struct kd_arena) and is freed with the
+ * Everything the engine allocates lives in its arena (struct kap_arena) and is freed with the
  * engine, except compiled regexes (freed from the engine's list) and per-context buffers.
  * Condition and output texts remember where each piece came from (struct kd_seg), so that an
  * error at byte k of a condition, possibly assembled from appends, is reported at the
@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/yaml_int.h"
 #include "fields.h"
 #include "kaudit/detect.h"
 #include "kaudit/err.h"
@@ -26,17 +27,9 @@
 #define KD_MAX_SEGS 256u     /* appends to one condition */
 #define KD_MAX_NAME 1024u    /* rule, macro, list names */
 
-/* ---- arena ---- */
-struct kd_chunk;
-struct kd_arena {
-    struct kd_chunk *head;
-    size_t total;
-};
-void *kd_alloc(struct kd_arena *a, size_t n); /* zeroed; NULL on failure */
-char *kd_strndup(struct kd_arena *a, const char *s, size_t n);
-void kd_arena_free(struct kd_arena *a);
+/* ---- arena: struct kap_arena of yaml_int.h (zeroed, max_align_t-aligned allocations) ---- */
 /* Grows *v (of *cap elements of size sz) to hold at least need elements. */
-int kd_grow(struct kd_arena *a, void **v, size_t *cap, size_t need, size_t sz);
+int kd_grow(struct kap_arena *a, void **v, size_t *cap, size_t need, size_t sz);
 
 /* ---- positions ---- */
 struct kd_pos {
@@ -62,7 +55,7 @@ struct kd_text {
 /* file:line:col of byte k of t. */
 void kd_text_pos(const struct kd_text *t, size_t k, struct kd_pos *out);
 /* Appends " " + piece (or sets it when empty). */
-int kd_text_append(struct kd_arena *a, struct kd_text *t, const char *s, size_t n,
+int kd_text_append(struct kap_arena *a, struct kd_text *t, const char *s, size_t n,
                    const struct kd_seg *from);
 
 /* ---- definitions ---- */
@@ -192,7 +185,7 @@ struct kd_node {
  * Parses text into *out (allocated in a). On a syntax error returns KA_EINVAL with *err_off
  * and msg set.
  */
-int kd_parse(struct kd_arena *a, const char *text, size_t n, struct kd_node **out,
+int kd_parse(struct kap_arena *a, const char *text, size_t n, struct kd_node **out,
              size_t *err_off, char *msg, size_t msglen);
 
 /* A set of strings (hash set, open addressing). */
@@ -235,7 +228,7 @@ struct kd_file {
 struct ka_detect {
     struct ka_detect_opts o;
     char hostname[256];
-    struct kd_arena ar;
+    struct kap_arena ar;
     struct kd_file *files;
     size_t nfiles, capfiles;
     struct kd_list **lists;

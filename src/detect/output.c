@@ -118,7 +118,7 @@ static int tmpl_field(struct ka_detect *d, struct kd_rule *r, size_t *cap, size_
                     pos.line, pos.col, r->name, msg[0] ? msg : "bad field");
         return rc;
     }
-    p.key = kd_strndup(&d->ar, s + i, len);
+    p.key = ka__arena_strdup(&d->ar, s + i, len);
     if (!p.key)
         return KA_ENOMEM;
     return add_part(d, r, cap, &p);
@@ -178,7 +178,7 @@ int kd_compile_append(struct ka_detect *d, struct ka_diag *diag)
 {
     if (d->nappend == 0)
         return KA_OK;
-    d->append = kd_alloc(&d->ar, d->nappend * sizeof(*d->append));
+    d->append = ka__arena_alloc(&d->ar, d->nappend * sizeof(*d->append));
     if (!d->append)
         return KA_ENOMEM;
     int rc = KA_OK;

@@ -61,7 +61,7 @@ struct pf_con {
 };
 
 struct pf_b {
-    struct kd_arena tmp;       /* analysis scratch, freed at the end */
+    struct kap_arena tmp;       /* analysis scratch, freed at the end */
     size_t budget;             /* nodes con_of may still visit for the current rule */
     bool oom;
 };
@@ -89,8 +89,8 @@ static bool con_has(const struct pf_con *a, const char *s, size_t n)
 static struct pf_con con_alloc(struct pf_b *b, size_t cap)
 {
     struct pf_con r = {.top = false};
-    const char **v = kd_alloc(&b->tmp, (cap + 1) * sizeof(*v));
-    size_t *n = kd_alloc(&b->tmp, (cap + 1) * sizeof(*n));
+    const char **v = ka__arena_alloc(&b->tmp, (cap + 1) * sizeof(*v));
+    size_t *n = ka__arena_alloc(&b->tmp, (cap + 1) * sizeof(*n));
     if (!v || !n) {
         b->oom = true;
         return k_top;
@@ -206,8 +206,8 @@ static int build_field(struct ka_detect *d, struct kd_pf *pf, const struct ka_df
     fl->cap = 8;
     while (fl->cap < nvals * 2)
         fl->cap *= 2;
-    fl->e = kd_alloc(&d->ar, fl->cap * sizeof(*fl->e));
-    uint64_t *dflt = kd_alloc(&d->ar, pf->words * sizeof(uint64_t));
+    fl->e = ka__arena_alloc(&d->ar, fl->cap * sizeof(*fl->e));
+    uint64_t *dflt = ka__arena_alloc(&d->ar, pf->words * sizeof(uint64_t));
     if (!fl->e || !dflt)
         return KA_ENOMEM;
     for (size_t r = 0; r < d->nactive; r++)
@@ -218,7 +218,7 @@ static int build_field(struct ka_detect *d, struct kd_pf *pf, const struct ka_df
             uint64_t h = kd_hash(cons[r].v[k], cons[r].n[k]);
             struct kd_pf_ent *e = &fl->e[ent_slot(fl, cons[r].v[k], cons[r].n[k], h)];
             if (!e->s) {
-                uint64_t *m = kd_alloc(&d->ar, pf->words * sizeof(uint64_t));
+                uint64_t *m = ka__arena_alloc(&d->ar, pf->words * sizeof(uint64_t));
                 if (!m)
                     return KA_ENOMEM;
                 memcpy(m, dflt, pf->words * sizeof(uint64_t));
@@ -280,7 +280,7 @@ int kd_pf_build(struct ka_detect *d)
     }
     struct pf_b b = {{0}, 0, false};
     struct pf_con *cons = calloc(d->nactive, sizeof(*cons));
-    struct kd_pf *pf = kd_alloc(&d->ar, sizeof(*pf));
+    struct kd_pf *pf = ka__arena_alloc(&d->ar, sizeof(*pf));
     int rc = cons && pf ? KA_OK : KA_ENOMEM;
     size_t np = rc == KA_OK ? pick_fields(&b, d, cands, nc, cons, pick) : 0;
     if (rc == KA_OK && np) {
@@ -294,7 +294,7 @@ int kd_pf_build(struct ka_detect *d)
     }
     if (b.oom)
         rc = KA_ENOMEM;
-    kd_arena_free(&b.tmp);
+    ka__arena_free(&b.tmp);
     free(cons);
     return rc;
 }

@@ -130,7 +130,7 @@ static int cat_strs(struct kd_ld *l, char ***v, size_t *n, char **add, size_t na
 {
     if (nadd == 0)
         return KA_OK;
-    char **nv = kd_alloc(&l->d->ar, (*n + nadd) * sizeof(*nv));
+    char **nv = ka__arena_alloc(&l->d->ar, (*n + nadd) * sizeof(*nv));
     if (!nv) {
         l->oom = true;
         return KA_ENOMEM;
@@ -176,7 +176,7 @@ void kd_apply_list(struct kd_ld *l, struct fy_node *item)
         return;
     }
     if (!ls) {
-        ls = kd_alloc(&d->ar, sizeof(*ls));
+        ls = ka__arena_alloc(&d->ar, sizeof(*ls));
         if (!ls || push_ptr(l, (void ***)&d->lists, &d->nlists, &d->caplists, ls)) {
             l->oom = true;
             return;
@@ -217,7 +217,7 @@ void kd_apply_macro(struct kd_ld *l, struct fy_node *item)
         return;
     }
     if (!m) {
-        m = kd_alloc(&d->ar, sizeof(*m));
+        m = ka__arena_alloc(&d->ar, sizeof(*m));
         if (!m || push_ptr(l, (void ***)&d->macros, &d->nmacros, &d->capmacros, m)) {
             l->oom = true;
             return;
@@ -269,7 +269,7 @@ static int exc_values(struct kd_ld *l, struct kd_exc *x, struct fy_node *vn)
         }
         struct kd_xtuple *t = &x->values[x->nvalues];
         size_t want = x->fields_is_list ? x->nfields : 1;
-        t->v = kd_alloc(&l->d->ar, (want ? want : 1) * sizeof(*t->v));
+        t->v = ka__arena_alloc(&l->d->ar, (want ? want : 1) * sizeof(*t->v));
         if (!t->v) {
             l->oom = true;
             return KA_ENOMEM;
@@ -313,11 +313,16 @@ static int exc_fields(struct kd_ld *l, struct kd_exc *x, struct fy_node *item)
         return KA_EINVAL;
     }
     x->fields_is_list = fy_node_is_sequence(fn);
-    int rc = x->fields_is_list ? kd_strlist(l, fn, "fields", &x->fields, &x->nfields)
-                               : ((x->fields = kd_alloc(&l->d->ar, sizeof(char *))) != NULL &&
-                                  (x->fields[0] = kd_scalar(l, fn, "fields")) != NULL)
-                                     ? (x->nfields = 1, KA_OK)
-                                     : KA_EINVAL;
+    int rc = KA_EINVAL;
+    if (x->fields_is_list) {
+        rc = kd_strlist(l, fn, "fields", &x->fields, &x->nfields);
+    } else {
+        x->fields = ka__arena_alloc(&l->d->ar, sizeof(char *));
+        if (x->fields && (x->fields[0] = kd_scalar(l, fn, "fields")) != NULL) {
+            x->nfields = 1;
+            rc = KA_OK;
+        }
+    }
     if (rc != KA_OK)
         return rc;
     if (cn) {
@@ -329,7 +334,7 @@ static int exc_fields(struct kd_ld *l, struct kd_exc *x, struct fy_node *item)
             return KA_EINVAL;
         }
         rc = x->comps_is_list ? kd_strlist(l, cn, "comps", &x->comps, &x->ncomps)
-                              : ((x->comps = kd_alloc(&l->d->ar, sizeof(char *))) != NULL &&
+                              : ((x->comps = ka__arena_alloc(&l->d->ar, sizeof(char *))) != NULL &&
                                  (x->comps[0] = kd_scalar(l, cn, "comps")) != NULL)
                                     ? (x->ncomps = 1, KA_OK)
                                     : KA_EINVAL;
@@ -365,7 +370,7 @@ static int parse_exceptions(struct kd_ld *l, struct fy_node *n, struct kd_exc **
             if (!strcmp((*v)[i].name, name))
                 x = &(*v)[i];
         if (!x) {
-            struct kd_exc *nv = kd_alloc(&l->d->ar, (*count + 1) * sizeof(*nv));
+            struct kd_exc *nv = ka__arena_alloc(&l->d->ar, (*count + 1) * sizeof(*nv));
             if (!nv) {
                 l->oom = true;
                 return KA_ENOMEM;
@@ -445,7 +450,7 @@ static void rule_keys(struct kd_ld *l, struct fy_node *item, struct kd_rule *r, 
             char *s = kd_scalar(l, n, "desc");
             if (s && mode == KD_APPEND && r->desc) {
                 size_t a = strlen(r->desc), b = strlen(s);
-                char *j = kd_alloc(&l->d->ar, a + b + 2);
+                char *j = ka__arena_alloc(&l->d->ar, a + b + 2);
                 if (j)
                     snprintf(j, a + b + 2, "%s %s", r->desc, s);
                 s = j;
@@ -537,7 +542,7 @@ void kd_apply_rule(struct kd_ld *l, struct fy_node *item)
             kd_err(l, item, "missing '%s'", required[k]);
             return;
         }
-    struct kd_rule *nr = kd_alloc(&d->ar, sizeof(*nr));
+    struct kd_rule *nr = ka__arena_alloc(&d->ar, sizeof(*nr));
     if (!nr) {
         l->oom = true;
         return;

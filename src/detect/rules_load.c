@@ -89,7 +89,7 @@ char *kd_scalar(struct kd_ld *l, struct fy_node *n, const char *key)
         kd_err(l, n, "'%s' must be a string", key);
         return NULL;
     }
-    char *r = kd_strndup(&l->d->ar, s, len);
+    char *r = ka__arena_strdup(&l->d->ar, s, len);
     if (!r)
         l->oom = true;
     return r;

@@ -241,7 +241,7 @@ void kd_state_parse(struct kd_ld *l, struct fy_node *item, struct kd_rule *r)
     }
     if (!found)
         return;
-    struct kd_srule *st = kd_alloc(&l->d->ar, sizeof(*st));
+    struct kd_srule *st = ka__arena_alloc(&l->d->ar, sizeof(*st));
     if (!st) {
         l->oom = true;
         return;
@@ -266,7 +266,7 @@ static int resolve(struct ka_detect *d, struct kd_rule *r, const char *spec,
         memcpy(name, spec, n);
         name[n] = '\0';
         if (br) {
-            arg = kd_strndup(&d->ar, br + 1, sl - n - 2);
+            arg = ka__arena_strdup(&d->ar, br + 1, sl - n - 2);
             if (!arg)
                 return KA_ENOMEM;
         }

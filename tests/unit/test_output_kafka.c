@@ -14,67 +14,16 @@
 #include "../../src/outputs/kafka/kafka_int.h"
 #include "kaudit/event.h"
 #include "kaudit/output.h"
+#include "recv_fx.h"
 #include "testutil.h"
 
 extern const struct ka_output_ops ka_output_kafka;
 
 /* ---- fixture: canonical events and hand-filled URLs ---------------------------------------- */
 
-#define MAXEV 40
-struct fx {
-    char *line[MAXEV];
-    struct ka_event ev[MAXEV];
-    struct ka_out_event oe[MAXEV];
-    struct ka_out_item items[MAXEV];
-    struct ka_out_batch b;
-};
-
-static void fx_add(struct fx *f, const char *js)
-{
-    struct ka_event ev;
-    struct ka_scan_err err;
-    struct ka_buf b;
-    cr_assert_eq(ka_event_scan(js, strlen(js), NULL, &ev, &err), KA_OK, "scan %s", js);
-    ka_buf_init(&b, 0);
-    cr_assert_eq(ka_event_write(&ev, NULL, &b), KA_OK);
-    b.n--; /* the LF */
-    ka_buf_cstr(&b);
-    size_t i = f->b.n++;
-    f->line[i] = b.p;
-    cr_assert_eq(ka_event_scan(b.p, b.n, NULL, &f->ev[i], &err), KA_OK);
-    f->oe[i] = (struct ka_out_event){b.p, b.n, &f->ev[i]};
-    f->b.ev = f->oe;
-}
-
-static void fx_free(struct fx *f)
-{
-    for (size_t i = 0; i < f->b.n; i++)
-        free(f->line[i]);
-}
-
-static void url_init(struct ka_out_url *u, const char *scheme, const char *host, int port)
-{
-    memset(u, 0, sizeof *u);
-    snprintf(u->scheme, sizeof u->scheme, "%s", scheme);
-    snprintf(u->host, sizeof u->host, "%s", host);
-    u->port = port;
-}
-
-static void url_param(struct ka_out_url *u, const char *k, const char *v)
-{
-    snprintf(u->key[u->n_params], sizeof u->key[0], "%s", k);
-    snprintf(u->val[u->n_params], sizeof u->val[0], "%s", v);
-    u->n_params++;
-}
-
-
 static void *create_ok(const struct ka_out_url *u, const struct ka_out_opts *o)
 {
-    void *ctx = NULL;
-    char err[256] = "";
-    int rc = ka_output_kafka.create(u, o, &ctx, err, sizeof err);
-    cr_assert_eq(rc, KA_OK, "create: %s", err);
-    return ctx;
+    return fx_create(&ka_output_kafka, u, o);
 }
 
 static void conf_is(void *ctx, const char *name, const char *want)
@@ -112,10 +61,7 @@ Test(kafka_conf, producer_is_idempotent_with_acks_all)
 
 static void create_fails(const struct ka_out_url *u, const char *needle)
 {
-    void *ctx = NULL;
-    char err[256] = "";
-    cr_expect_eq(ka_output_kafka.create(u, NULL, &ctx, err, sizeof err), KA_EINVAL);
-    cr_expect(strstr(err, needle) != NULL, "err '%s' lacks '%s'", err, needle);
+    fx_create_fails(&ka_output_kafka, u, needle);
 }
 
 Test(kafka_conf, refuses_weaker_delivery_and_bad_parameters)
