@@ -28,7 +28,7 @@ static const struct ka_cli_cmd ka_cli_cmds[] = {
     {"denied", ka_cmd_denied, "403s grouped, with the smallest RBAC rule that would allow each"},
     {"detect", ka_cmd_detect, "run Falco-format detection rules over audit events"},
     {"ship", ka_cmd_ship, "send existing logs to an output (Elasticsearch, Loki, ClickHouse...)"},
-    {"clickhouse", ka_cmd_clickhouse, "ClickHouse schema: print or check the DDL kaudit uses"},
+    {"clickhouse", ka_cmd_clickhouse, "ClickHouse: print or check the schema kaudit uses; query it"},
 };
 
 static void usage(FILE *f)
