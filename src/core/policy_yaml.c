@@ -279,20 +279,39 @@ static void diag_sink(struct fy_diag *d, void *user, const char *buf, size_t len
     (void)len;
 }
 
-/* Re-reports libfyaml's collected errors under our file name. */
-static void report_fy_errors(struct tb *t, struct fy_diag *fd)
+struct fy_diag *ka__yaml_diag_new(void)
+{
+    struct fy_diag_cfg dc;
+    fy_diag_cfg_default(&dc);
+    dc.fp = NULL;
+    dc.output_fn = diag_sink;
+    dc.colorize = false;
+    struct fy_diag *fd = fy_diag_create(&dc);
+    if (fd)
+        fy_diag_set_collect_errors(fd, true);
+    return fd;
+}
+
+/* libfyaml's error positions are 1-based already. */
+size_t ka__yaml_report_errors(struct fy_diag *fd, const char *name, struct ka_diag *diag)
 {
     void *it = NULL;
     struct fy_diag_error *de;
-    int n = 0;
+    size_t n = 0;
     while ((de = fy_diag_errors_iterate(fd, &it)) != NULL) {
         if (de->type < FYET_ERROR)
             continue;
-        ka_diag_add(t->diag, KA_SEV_ERROR, "%s:%d:%d: %s", t->name, de->line, de->column,
+        ka_diag_add(diag, KA_SEV_ERROR, "%s:%d:%d: %s", name, de->line, de->column,
                     de->msg ? de->msg : "YAML syntax error");
         n++;
     }
-    if (n == 0)
+    return n;
+}
+
+/* Re-reports libfyaml's collected errors under our file name. */
+static void report_fy_errors(struct tb *t, struct fy_diag *fd)
+{
+    if (ka__yaml_report_errors(fd, t->name, t->diag) == 0)
         ka_diag_add(t->diag, KA_SEV_ERROR, "%s:%d:%d: YAML syntax error", t->name, t->line,
                     t->col);
 }
@@ -307,8 +326,7 @@ static bool looks_like_json(const char *buf, size_t n)
     return i < n && buf[i] == '{';
 }
 
-/* Offset of the first byte that is not well-formed UTF-8 (RFC 3629), or n if there is none. */
-static size_t utf8_bad(const unsigned char *s, size_t n)
+size_t ka__utf8_bad(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -340,7 +358,7 @@ int ka__yaml_tree(const char *name, const char *buf, size_t n, unsigned flags,
     (void)flags;
     /* YAML and JSON are UTF-8 here (the apiserver's YAML reader refuses anything else), and
        libfyaml 0.7 loops forever on some invalid bytes (e.g. "%\x8b"): check first. */
-    size_t bad = utf8_bad((const unsigned char *)buf, n);
+    size_t bad = ka__utf8_bad((const unsigned char *)buf, n);
     if (bad < n) {
         unsigned long l, c;
         ka_linecol(buf, bad, &l, &c);
@@ -348,15 +366,9 @@ int ka__yaml_tree(const char *name, const char *buf, size_t n, unsigned flags,
         return KA_ESYNTAX;
     }
     struct tb t = {.name = name, .ar = ar, .diag = diag, .line = 1, .col = 1};
-    struct fy_diag_cfg dc;
-    fy_diag_cfg_default(&dc);
-    dc.fp = NULL;
-    dc.output_fn = diag_sink;
-    dc.colorize = false;
-    struct fy_diag *fd = fy_diag_create(&dc);
+    struct fy_diag *fd = ka__yaml_diag_new();
     if (!fd)
         return KA_ENOMEM;
-    fy_diag_set_collect_errors(fd, true);
     struct fy_parse_cfg cfg = {
         .flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS |
                  (looks_like_json(buf, n) ? FYPCF_JSON_FORCE : FYPCF_JSON_NONE),

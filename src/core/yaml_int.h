@@ -38,6 +38,18 @@ struct kap_pn {
  * errors are added to diag as "name:line:col: message". *root is NULL for an empty stream.
  * Returns KA_OK, KA_ESYNTAX (errors added) or KA_ENOMEM.
  */
+/* Offset of the first byte of s that is not well-formed UTF-8 (RFC 3629), or n if none. */
+size_t ka__utf8_bad(const unsigned char *s, size_t n);
+
+/*
+ * A libfyaml diagnostic object that prints nothing and collects errors, for parsers whose
+ * errors are re-reported through ka__yaml_report_errors(). NULL when out of memory.
+ */
+struct fy_diag;
+struct fy_diag *ka__yaml_diag_new(void);
+/* Adds each collected error as "name:line:col: message"; returns how many were added. */
+size_t ka__yaml_report_errors(struct fy_diag *fd, const char *name, struct ka_diag *diag);
+
 int ka__yaml_tree(const char *name, const char *buf, size_t n, unsigned flags,
                   struct kap_arena *ar, struct ka_diag *diag, struct kap_pn **root);
 

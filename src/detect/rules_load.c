@@ -165,47 +165,10 @@ void kd_seg_of(const struct kd_ld *l, struct fy_node *n, struct kd_seg *out)
     }
 }
 
-/* Offset of the first byte that is not well-formed UTF-8, or n. */
-static size_t utf8_bad(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        unsigned len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-                                    : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-        if (len == 0 || n - i < len)
-            return i;
-        unsigned lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
-        unsigned hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-        for (unsigned k = 1; k < len; k++)
-            if (s[i + k] < (k == 1 ? lo : 0x80) || s[i + k] > (k == 1 ? hi : 0xbf))
-                return i;
-        i += len;
-    }
-    return n;
-}
-
-static void sink(struct fy_diag *d, void *user, const char *buf, size_t len)
-{
-    (void)d;
-    (void)user;
-    (void)buf;
-    (void)len;
-}
-
 /* Re-reports libfyaml's errors; returns false when there were none (an empty stream). */
 static bool report_yaml(struct kd_ld *l, struct fy_diag *fd)
 {
-    void *it = NULL;
-    struct fy_diag_error *de;
-    size_t n = 0;
-    while ((de = fy_diag_errors_iterate(fd, &it)) != NULL) {
-        if (de->type < FYET_ERROR)
-            continue;
-        ka_diag_add(l->diag, KA_SEV_ERROR, "%s:%d:%d: %s", l->f->name, de->line + 1,
-                    de->column + 1, de->msg ? de->msg : "YAML syntax error");
-        n++;
-    }
+    size_t n = ka__yaml_report_errors(fd, l->f->name, l->diag);
     l->errors += n;
     return n > 0;
 }
@@ -258,22 +221,16 @@ static int load_doc(struct kd_ld *l, struct fy_document *doc)
 int kd_load_yaml(struct ka_detect *d, const struct kd_file *f, struct ka_diag *diag)
 {
     struct kd_ld l = {.d = d, .f = f, .diag = diag};
-    size_t bad = utf8_bad((const unsigned char *)f->buf, f->n);
+    size_t bad = ka__utf8_bad((const unsigned char *)f->buf, f->n);
     if (bad < f->n) {
         unsigned long line, col;
         ka_linecol(f->buf, bad, &line, &col);
         ka_diag_add(diag, KA_SEV_ERROR, "%s:%lu:%lu: invalid UTF-8", f->name, line, col);
         return KA_ESYNTAX;
     }
-    struct fy_diag_cfg dc;
-    fy_diag_cfg_default(&dc);
-    dc.fp = NULL;
-    dc.output_fn = sink;
-    dc.colorize = false;
-    struct fy_diag *fd = fy_diag_create(&dc);
+    struct fy_diag *fd = ka__yaml_diag_new();
     if (!fd)
         return KA_ENOMEM;
-    fy_diag_set_collect_errors(fd, true);
     /* Sloppy flow indentation: Falco's own files close flow lists at the key's column. */
     struct fy_parse_cfg cfg = {
         .flags = FYPCF_QUIET | FYPCF_SLOPPY_FLOW_INDENTATION | FYPCF_RESOLVE_DOCUMENT,

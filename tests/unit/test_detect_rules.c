@@ -129,6 +129,10 @@ Test(detect_rules, list_append_and_errors)
     cr_expect_eq(r.n, 0);
     cr_assert_eq(run1(&r, base, "- list: nope\n  items: [x]\n  append: true\n"), -1);
     cr_expect(strstr(r.err, "f2.yaml:1:3: list 'nope'") != NULL, "%s", r.err);
+    /* YAML syntax errors keep libfyaml's (1-based) positions: a quote opened at 2:14. */
+    cr_assert_eq(run1(&r, base, "- list: users\n  items: [\"x]\n"), -1);
+    cr_expect(strstr(r.err, "f2.yaml:2:") != NULL && strstr(r.err, "f2.yaml:3:") == NULL,
+              "%s", r.err);
     cr_assert_eq(run1(&r, base, "- list: users\n  items: [x]\n  append: true\n  override:\n"
                                 "    items: append\n"), -1);
     cr_expect(strstr(r.err, "cannot be used together") != NULL, "%s", r.err);

@@ -57,7 +57,7 @@ static struct ka_journal *jopen(int seg_mb, uint64_t max_disk, enum ka_journal_o
     return j;
 }
 
-/* A batch of n events "{"t":T,"b":B,"i":I,"pad":"xxx"}" of about pad bytes each. */
+/* A batch of n events {"t":T,"b":B,"i":I,"pad":"..."}, each padded to about pad bytes. */
 static size_t make_batch(char *out, size_t cap, int t, int b, int n, int pad)
 {
     size_t at = 0;
