@@ -1,11 +1,19 @@
 /*
  * test_output_syslog.c - the syslog output offline: exact RFC 5424 header fields, octet
- * counting (RFC 6587) and the maximum message size (no truncation: PERMANENT).
+ * counting (RFC 6587) and the maximum message size (no truncation: PERMANENT); then the TCP
+ * delivery confirmation against small loopback receivers run by the test (confirm=close: a
+ * receiver that reads to the end and closes confirms the batch; one that closes without
+ * reading, or never closes, leaves it RETRY; confirm=tcp keeps one connection).
  * Events are written here; nothing is read from ../shared.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "kaudit/output.h"
 
@@ -55,8 +63,8 @@ Test(output_syslog, params)
 {
     const struct ka_output_ops *ops = ka_output_find("syslog+udp");
     const char *bad[] = {"syslog+udp://h?facility=24", "syslog+udp://h?severity=8",
-                         "syslog+udp://h?max_size=100"};
-    for (size_t i = 0; i < 3; i++) {
+                         "syslog+udp://h?max_size=100", "syslog+udp://h?confirm=yes"};
+    for (size_t i = 0; i < 4; i++) {
         struct ka_out_url u;
         struct ka_out_opts o = {0};
         char err[200];
@@ -64,4 +72,135 @@ Test(output_syslog, params)
         cr_assert_eq(ka_out_url_parse(bad[i], &u, err, sizeof err), KA_OK);
         cr_expect_eq(ops->create(&u, &o, &ctx, err, sizeof err), KA_EINVAL, "%s", bad[i]);
     }
+}
+
+/* A one-thread receiver on a free loopback port. Modes: READ_CLOSE reads until EOF and closes;
+   CLOSE_AT_ONCE accepts and closes without reading; READ_HOLD reads what arrives for a while and
+   does not close for a while (longer than the sender's timeout). One connection each. */
+enum rx_mode { READ_CLOSE, CLOSE_AT_ONCE, READ_HOLD };
+struct rx {
+    int lfd, port;
+    enum rx_mode mode;
+    char got[8192];
+    size_t n;
+    pthread_t th;
+};
+
+static void *rx_main(void *arg)
+{
+    struct rx *r = arg;
+    int fd = accept(r->lfd, NULL, NULL);
+    if (fd < 0) return NULL;
+    if (r->mode == CLOSE_AT_ONCE) {
+        close(fd);
+        return NULL;
+    }
+    struct timeval tv = {0, 300000};
+    if (r->mode == READ_HOLD) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (;;) {
+        ssize_t k = recv(fd, r->got + r->n, sizeof r->got - r->n, 0);
+        if (k <= 0) break;
+        r->n += (size_t)k;
+    }
+    if (r->mode == READ_HOLD) usleep(400000); /* the sender's timeout passes first */
+    close(fd);
+    return NULL;
+}
+
+static void rx_start(struct rx *r, enum rx_mode mode)
+{
+    memset(r, 0, sizeof *r);
+    r->mode = mode;
+    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(r->lfd >= 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(r->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(r->lfd, 4), 0);
+    socklen_t al = sizeof a;
+    cr_assert_eq(getsockname(r->lfd, (struct sockaddr *)&a, &al), 0);
+    r->port = ntohs(a.sin_port);
+    cr_assert_eq(pthread_create(&r->th, NULL, rx_main, r), 0);
+}
+
+static void rx_stop(struct rx *r)
+{
+    shutdown(r->lfd, SHUT_RDWR); /* wakes a pending accept */
+    pthread_join(r->th, NULL);
+    close(r->lfd);
+}
+
+/* Sends ev1 and ev2 in one batch to the receiver; returns the items' common result. */
+static enum ka_out_result send_two(int port, const char *params, int timeout_ms, size_t *framed)
+{
+    const struct ka_output_ops *ops = ka_output_find("syslog+tcp");
+    char url[200], err[200];
+    snprintf(url, sizeof url, "syslog+tcp://127.0.0.1:%d?hostname=h%s", port, params);
+    struct ka_out_url u;
+    struct ka_out_opts o = {0};
+    o.timeout_ms = timeout_ms;
+    void *ctx = NULL;
+    cr_assert_eq(ka_out_url_parse(url, &u, err, sizeof err), KA_OK, "%s", err);
+    cr_assert_eq(ops->create(&u, &o, &ctx, err, sizeof err), KA_OK, "%s", err);
+    struct ka_event ev[2];
+    struct ka_scan_err se;
+    cr_assert_eq(ka_event_scan(ev1, strlen(ev1), NULL, &ev[0], &se), KA_OK);
+    cr_assert_eq(ka_event_scan(ev2, strlen(ev2), NULL, &ev[1], &se), KA_OK);
+    struct ka_out_event oe[2] = {{ev1, strlen(ev1), &ev[0]}, {ev2, strlen(ev2), &ev[1]}};
+    struct ka_out_batch b = {oe, 2};
+    struct ka_out_item items[2] = {0};
+    struct ka_buf body;
+    ka_buf_init(&body, 0);
+    cr_assert_eq(ops->format(ctx, &b, &body, items), KA_OK);
+    *framed = body.n;
+    cr_assert_eq(ops->send(ctx, &b, &body, items), KA_OK);
+    cr_expect_eq(items[0].result, items[1].result);
+    if (items[0].result != KA_OUT_OK) cr_expect(items[0].reason[0] != '\0', "a RETRY says why");
+    ka_buf_free(&body);
+    ops->destroy(ctx);
+    return items[0].result;
+}
+
+Test(output_syslog, confirm_close_delivered)
+{
+    struct rx r;
+    rx_start(&r, READ_CLOSE);
+    size_t framed = 0;
+    cr_expect_eq(send_two(r.port, "", 5000, &framed), KA_OUT_OK);
+    rx_stop(&r);
+    cr_expect_eq(r.n, framed, "the receiver read the whole batch (%zu of %zu bytes)", r.n, framed);
+    cr_expect(r.n > 0 && memmem(r.got, r.n, "\"auditID\":\"a2\"", 14) != NULL);
+}
+
+Test(output_syslog, confirm_close_unread_is_retry)
+{
+    struct rx r;
+    rx_start(&r, CLOSE_AT_ONCE);
+    size_t framed = 0;
+    cr_expect_eq(send_two(r.port, "", 2000, &framed), KA_OUT_RETRY);
+    rx_stop(&r);
+    cr_expect_eq(r.n, 0u);
+}
+
+Test(output_syslog, confirm_close_no_close_is_retry)
+{
+    struct rx r;
+    rx_start(&r, READ_HOLD);
+    size_t framed = 0;
+    /* the receiver reads everything but never answers our end of stream within 150 ms */
+    cr_expect_eq(send_two(r.port, "&confirm=close", 150, &framed), KA_OUT_RETRY);
+    rx_stop(&r);
+    cr_expect_eq(r.n, framed);
+}
+
+Test(output_syslog, confirm_tcp_acknowledged_bytes)
+{
+    struct rx r;
+    rx_start(&r, READ_HOLD);
+    size_t framed = 0;
+    /* confirm=tcp: the peer's kernel acknowledged the bytes; nobody waits for a close */
+    cr_expect_eq(send_two(r.port, "&confirm=tcp", 150, &framed), KA_OUT_OK);
+    rx_stop(&r);
+    cr_expect_eq(r.n, framed);
 }

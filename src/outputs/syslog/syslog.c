@@ -1,12 +1,18 @@
 /*
  * syslog.c - the syslog output: syslog+tcp://HOST[:514], syslog+tls://HOST[:6514] (GnuTLS,
  * server verified against ca= or the system trust, hostname checked) and syslog+udp://HOST[:514].
- * Parameters: facility (0-23), severity (0-7), hostname, app_name, msgid, max_size.
+ * Parameters: facility (0-23), severity (0-7), hostname, app_name, msgid, max_size, confirm.
  *
- * Syslog has no application acknowledgement. Over TCP/TLS a batch counts as delivered once the
- * peer's TCP stack acknowledged every byte (the socket's send queue is empty), which survives
- * a receiver restart between batches; a connection that fails makes the whole batch RETRY
- * (the receiver may then see some events twice: at-least-once). UDP gives no guarantee.
+ * Syslog has no application acknowledgement. Over TCP/TLS, confirm=close (the default) sends
+ * each batch on its own connection, half-closes it (TLS: close_notify, then FIN) and counts the
+ * batch delivered only when the receiver closes its side in an orderly way: a receiver reads up
+ * to our end of stream before it closes, and one that closes with data unread resets the
+ * connection instead. So every byte was read by the receiving program, not merely acknowledged
+ * by its kernel, which a receiver restart would discard. confirm=tcp keeps one connection and
+ * counts a batch delivered once the peer's TCP stack acknowledged every byte (the send queue is
+ * empty): cheaper, but a receiver that dies with data in its socket buffer loses it. Either
+ * way a failed batch is RETRY (the receiver may see some events twice: at-least-once). UDP
+ * gives no guarantee.
  */
 #include <errno.h>
 #include <gnutls/gnutls.h>
@@ -36,6 +42,7 @@ struct ka_sl {
     int fd;
     gnutls_session_t tls;
     gnutls_certificate_credentials_t cred;
+    bool confirm_close; /* confirm=close (default) rather than confirm=tcp */
     struct ka_buf tmp;
 };
 
@@ -68,6 +75,12 @@ static int sl_params(struct ka_sl *s, const struct ka_out_url *u, char *err, siz
     snprintf(s->cfg.app_name, sizeof s->cfg.app_name, "%s", p ? p : "kaudit");
     p = ka_out_url_param(u, "msgid");
     snprintf(s->cfg.msgid, sizeof s->cfg.msgid, "%s", p ? p : "audit");
+    p = ka_out_url_param(u, "confirm");
+    if (p && strcmp(p, "close") != 0 && strcmp(p, "tcp") != 0) {
+        snprintf(err, errlen, "syslog: confirm must be close or tcp, not '%s'", p);
+        return KA_EINVAL;
+    }
+    s->confirm_close = s->proto != KA_SL_UDP && !(p && !strcmp(p, "tcp"));
     return KA_OK;
 bad:
     snprintf(err, errlen, "syslog: bad facility (0-23), severity (0-7) or max_size (>= 480)");
@@ -211,6 +224,52 @@ static int wait_acked(struct ka_sl *s)
     }
 }
 
+/* confirm=close: once the peer's kernel acknowledged every byte (wait_acked), ends our side of
+   the stream and waits until the receiver closes its side. A FIN after all our data was
+   acknowledged means the receiving program read it: a program that closes with data unread
+   makes its kernel send a reset, and data that reaches an already closed socket is reset, never
+   acknowledged. Anything but an orderly close within timeout_ms (a reset, a timeout) is an
+   error. */
+static int wait_closed(struct ka_sl *s)
+{
+    if (s->tls) {
+        int g;
+        do g = gnutls_bye(s->tls, GNUTLS_SHUT_WR);
+        while (g == GNUTLS_E_AGAIN || g == GNUTLS_E_INTERRUPTED);
+        if (g < 0) return KA_EIO;
+    }
+    if (shutdown(s->fd, SHUT_WR)) return KA_EIO;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long left = s->opts.timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        if (left <= 0) {
+            errno = ETIMEDOUT;
+            return KA_EIO;
+        }
+        struct pollfd pf = {s->fd, POLLIN, 0};
+        int pr = poll(&pf, 1, (int)(left > 1000 ? 1000 : left));
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr < 0) return KA_EIO;
+        if (pr == 0) continue;
+        char buf[512];
+        if (s->tls) {
+            ssize_t r = gnutls_record_recv(s->tls, buf, sizeof buf);
+            if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) continue;
+            /* close_notify, or the TCP close that most servers send without it */
+            if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION) return KA_OK;
+            if (r > 0) continue; /* a syslog receiver has nothing to say; ignore it */
+            errno = ECONNRESET;
+            return KA_EIO;
+        }
+        ssize_t r = recv(s->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r == 0) return KA_OK;
+        if (r > 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+        return KA_EIO;
+    }
+}
+
 static int send_udp(struct ka_sl *s, const struct ka_buf *body)
 {
     size_t off = 0;
@@ -229,11 +288,14 @@ static int sl_send(void *ctx, const struct ka_out_batch *b, const struct ka_buf 
 {
     struct ka_sl *s = ctx;
     if (!body->n) return KA_OK;
+    errno = 0;
     if (s->fd >= 0 && s->proto != KA_SL_UDP && peer_gone(s->fd)) sl_close(s);
     int rc = s->fd >= 0 ? KA_OK : connect_fd(s);
     if (!rc && s->proto == KA_SL_TLS && !s->tls) rc = tls_start(s);
     if (!rc) rc = s->proto == KA_SL_UDP ? send_udp(s, body) : write_stream(s, body->p, body->n);
     if (!rc && s->proto != KA_SL_UDP) rc = wait_acked(s);
+    if (!rc && s->confirm_close) rc = wait_closed(s);
+    if (!rc && s->confirm_close) sl_close(s);
     if (rc) {
         char why[300];
         snprintf(why, sizeof why, "syslog %s:%s: %s", s->host, s->port, errno ? strerror(errno) : "connection failed");
