@@ -47,6 +47,7 @@ def serve(c):
     while True:
         d = c.recv(1 << 16)
         if not d:
+            c.close()  # at the sender's end of stream, as rsyslog does (kaudit's confirm=close)
             return
         buf += d
         while True:

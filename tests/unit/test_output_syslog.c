@@ -132,8 +132,10 @@ static void rx_stop(struct rx *r)
     close(r->lfd);
 }
 
-/* Sends ev1 and ev2 in one batch to the receiver; returns the items' common result. */
-static enum ka_out_result send_two(int port, const char *params, int timeout_ms, size_t *framed)
+/* Sends ev1 and ev2 in one batch to the receiver; returns the items' common result and, for a
+   RETRY, copies its reason to why. */
+static enum ka_out_result send_two(int port, const char *params, int timeout_ms, size_t *framed,
+                                   char *why, size_t whylen)
 {
     const struct ka_output_ops *ops = ka_output_find("syslog+tcp");
     char url[200], err[200];
@@ -158,6 +160,7 @@ static enum ka_out_result send_two(int port, const char *params, int timeout_ms,
     cr_assert_eq(ops->send(ctx, &b, &body, items), KA_OK);
     cr_expect_eq(items[0].result, items[1].result);
     if (items[0].result != KA_OUT_OK) cr_expect(items[0].reason[0] != '\0', "a RETRY says why");
+    snprintf(why, whylen, "%s", items[0].reason);
     ka_buf_free(&body);
     ops->destroy(ctx);
     return items[0].result;
@@ -170,13 +173,14 @@ static const struct {
     const char *params;
     int timeout_ms;
     enum ka_out_result want;
+    const char *reason; /* in the RETRY reason */
 } confirm_cases[] = {
-    {"confirm=close (default): read to the end, then closed", READ_CLOSE, "", 5000, KA_OUT_OK},
-    {"confirm=close: closed without reading (reset)", CLOSE_AT_ONCE, "", 2000, KA_OUT_RETRY},
+    {"confirm=close (default): read to the end, then closed", READ_CLOSE, "", 5000, KA_OUT_OK, ""},
+    {"confirm=close: closed without reading (reset)", CLOSE_AT_ONCE, "", 2000, KA_OUT_RETRY, "syslog 127.0.0.1:"},
     {"confirm=close: everything read, never closed within 150 ms", READ_HOLD, "&confirm=close", 150,
-     KA_OUT_RETRY},
+     KA_OUT_RETRY, "receiver did not close within 150 ms (confirm=close; confirm=tcp if it keeps connections open)"},
     {"confirm=tcp: the peer's kernel acknowledged the bytes; no close awaited", READ_HOLD,
-     "&confirm=tcp", 150, KA_OUT_OK},
+     "&confirm=tcp", 150, KA_OUT_OK, ""},
 };
 
 Test(output_syslog, confirm)
@@ -185,9 +189,12 @@ Test(output_syslog, confirm)
         struct rx r;
         rx_start(&r, confirm_cases[i].mode);
         size_t framed = 0;
-        enum ka_out_result got = send_two(r.port, confirm_cases[i].params, confirm_cases[i].timeout_ms, &framed);
+        char why[200];
+        enum ka_out_result got = send_two(r.port, confirm_cases[i].params, confirm_cases[i].timeout_ms,
+                                          &framed, why, sizeof why);
         rx_stop(&r);
         cr_expect_eq(got, confirm_cases[i].want, "%s", confirm_cases[i].what);
+        cr_expect(strstr(why, confirm_cases[i].reason) != NULL, "%s: reason '%s'", confirm_cases[i].what, why);
         size_t want_n = confirm_cases[i].mode == CLOSE_AT_ONCE ? 0 : framed;
         cr_expect_eq(r.n, want_n, "%s: the receiver read %zu of %zu bytes", confirm_cases[i].what, r.n, framed);
         if (want_n)

@@ -43,6 +43,7 @@ struct ka_sl {
     gnutls_session_t tls;
     gnutls_certificate_credentials_t cred;
     bool confirm_close; /* confirm=close (default) rather than confirm=tcp */
+    bool not_closed;    /* the last batch: the receiver did not close within timeout_ms */
     struct ka_buf tmp;
 };
 
@@ -246,6 +247,7 @@ static int wait_closed(struct ka_sl *s)
         long left = s->opts.timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
         if (left <= 0) {
             errno = ETIMEDOUT;
+            s->not_closed = true;
             return KA_EIO;
         }
         struct pollfd pf = {s->fd, POLLIN, 0};
@@ -289,6 +291,7 @@ static int sl_send(void *ctx, const struct ka_out_batch *b, const struct ka_buf 
     struct ka_sl *s = ctx;
     if (!body->n) return KA_OK;
     errno = 0;
+    s->not_closed = false;
     if (s->fd >= 0 && s->proto != KA_SL_UDP && peer_gone(s->fd)) sl_close(s);
     int rc = s->fd >= 0 ? KA_OK : connect_fd(s);
     if (!rc && s->proto == KA_SL_TLS && !s->tls) rc = tls_start(s);
@@ -297,8 +300,12 @@ static int sl_send(void *ctx, const struct ka_out_batch *b, const struct ka_buf 
     if (!rc && s->confirm_close) rc = wait_closed(s);
     if (!rc && s->confirm_close) sl_close(s);
     if (rc) {
-        char why[300];
-        snprintf(why, sizeof why, "syslog %s:%s: %s", s->host, s->port, errno ? strerror(errno) : "connection failed");
+        char why[600]; /* items keep the first 159 bytes */
+        if (s->not_closed)
+            snprintf(why, sizeof why, "syslog %s:%s: receiver did not close within %d ms (confirm=close; "
+                     "confirm=tcp if it keeps connections open)", s->host, s->port, s->opts.timeout_ms);
+        else
+            snprintf(why, sizeof why, "syslog %s:%s: %s", s->host, s->port, errno ? strerror(errno) : "connection failed");
         sl_close(s);
         ka_out_items_set(items, b->n, KA_OUT_RETRY, why);
         return KA_OK;
