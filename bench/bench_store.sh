@@ -16,7 +16,7 @@ Q=$B/bench/bench_store
 mkdir -p "$W"
 LOG=$W/gen-$N.log
 [ -s "$LOG" ] || "$K" gen --seed 1 --attacks --events "$N" -o "$LOG" || exit 2
-RAW=$(stat -c %s "$LOG")
+RAW=$(stat -L -c %s "$LOG")
 echo "data: $LOG, $N events, $RAW bytes ($((RAW / N)) bytes/event); free disk:"
 df -h "$W" | tail -1
 cat "$LOG" >/dev/null # warm the page cache

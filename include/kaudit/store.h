@@ -37,7 +37,7 @@
 #define KA_STORE_MAX_EVENT (16u << 20)
 #define KA_STORE_MAX_BATCH 65536u
 #define KA_STORE_MAX_BATCH_BYTES (256u << 20)
-#define KA_STORE_SCHEMA_VERSION 2
+#define KA_STORE_SCHEMA_VERSION 3
 
 struct ka_store_opts {
     bool readonly;
@@ -168,9 +168,13 @@ int ka_store_retain(struct ka_store *s, int64_t max_age_sec, uint64_t max_bytes,
  * events in batches and commits the cursor only after the batch committed in SQLite. */
 struct ka_store_consumer_opts {
     size_t batch_events;  /* 0 = 4096; while the previous batch is still being written the
-                             batch grows up to 8 times this (at most KA_STORE_MAX_BATCH / 2),
+                             batch grows up to twice this (at most KA_STORE_MAX_BATCH / 2),
                              so that a consumer that is behind commits (and fsyncs) less often */
+    size_t batch_bytes;   /* 0 = 4 MiB of event lines: a batch is also due at this size, and
+                             grows to at most 7/4 of it (the store's buffers grow by doubling:
+                             a batch just over twice this would double them once more) */
     int batch_ms;         /* longest wait to fill a batch; 0 = 200 */
+    unsigned cache_mb;    /* SQLite page cache; 0 = 8 (the collector's memory budget) */
     int64_t max_age_sec;  /* retention, run every retain_every_sec; 0 = keep */
     uint64_t max_bytes;   /* 0 = unlimited */
     int retain_every_sec; /* 0 = 60 */

@@ -174,8 +174,17 @@ static int open_db(struct ka_store *s, const char *path)
     return KA_OK;
 }
 
+/* SQLite's memory statistics take a global mutex around every allocation; kaudit does not
+ * read them. Only possible before SQLite initialises (else a harmless SQLITE_MISUSE). */
+static void sqlite_setup(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int ka_store_open_path(const char *path, const struct ka_store_opts *o, struct ka_store **out)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_setup);
     struct ka_store *s = calloc(1, sizeof *s);
     *out = NULL;
     open_errmsg[0] = 0;
@@ -217,6 +226,7 @@ void ka_store_close(struct ka_store *s)
     if (!s)
         return;
     db_async_stop(s);
+    (void)db_txn_end(s); /* the batches handed over land; a failure loses only them */
     db_writer_free(s);
     for (size_t i = 0; i < s->n_ddicts; i++)
         ZSTD_freeDDict(s->ddicts[i].dd);
@@ -296,7 +306,10 @@ int db_decompress(struct ka_store *s, int64_t dict, const void *p, size_t n, siz
 
 int ka_store_checkpoint(struct ka_store *s)
 {
-    return s->o.readonly ? KA_OK : db_exec(s, "PRAGMA wal_checkpoint(TRUNCATE)");
+    if (s->o.readonly)
+        return KA_OK;
+    int rc = db_txn_end(s);
+    return rc ? rc : db_exec(s, "PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 static uint64_t file_size(const char *path)

@@ -8,6 +8,9 @@
  * next ka_store_sync; the following ka_store_sync or ka_store_commit_async commits it again,
  * synchronously, before anything else, so that no batch is lost and batches land in order
  * (the journal consumer commits its cursor only after a batch and all before it landed).
+ *
+ * A bulk load's writer leaves its transaction open over several batches (db_write.c):
+ * ka_store_sync and ka_store_commit commit it, so a batch has landed when they return.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +109,8 @@ int ka_store_commit(struct ka_store *s, struct ka_store_commit_stats *st)
         return KA_EINVAL;
     wait_idle(s);
     int rc = retry_failed(s);
-    return rc ? rc : db_commit_batch(s, s->fill, st);
+    rc = rc ? rc : db_commit_batch(s, s->fill, st);
+    return rc ? rc : db_txn_end(s);
 }
 
 int ka_store_commit_async(struct ka_store *s)
@@ -159,6 +163,8 @@ int ka_store_sync(struct ka_store *s, struct ka_store_commit_stats *st)
     int rc = s->async_rc;
     if (rc == 0 && s->async_failed)
         rc = retry_failed(s);
+    int rc2 = db_txn_end(s); /* what landed is committed, even after an error */
+    rc = rc ? rc : rc2;
     if (st)
         *st = s->async_acc;
     s->async_rc = 0;

@@ -10,6 +10,10 @@
  * start, so the partial indexes of latest rows never receive them and no row is updated,
  * except the stored latest row of a request that a later stage supersedes.
  *
+ * A bulk load into an empty store also keeps a Bloom filter of the keys it stored: a request
+ * whose key the filter does not hold has no stored stage, and is not looked up. The filter is
+ * dropped as soon as another connection writes to the store (PRAGMA data_version).
+ *
  * The outcome is the same as deciding row by row in batch order (db_write.c did that before):
  * a stage rank already stored, or seen earlier in the batch, is a duplicate; the latest row is
  * the first row with the highest rank among the stored and the new rows.
@@ -52,13 +56,16 @@ static int reserve(struct db_group *g, size_t n)
     uint8_t *act = realloc(g->act, nc);
     if (act)
         g->act = act;
+    uint8_t *ranks = realloc(g->ranks, nc);
+    if (ranks)
+        g->ranks = ranks;
     struct db_head *heads = realloc(g->heads, nc * sizeof *heads);
     if (heads)
         g->heads = heads;
     uint32_t *slots = realloc(g->slots, 2 * nc * sizeof *slots);
     if (slots)
         g->slots = slots;
-    if (!next || !act || !heads || !slots)
+    if (!next || !act || !ranks || !heads || !slots)
         return KA_ENOMEM;
     g->cap = nc;
     return KA_OK;
@@ -68,6 +75,7 @@ void db_group_free(struct db_group *g)
 {
     free(g->next);
     free(g->act);
+    free(g->ranks);
     free(g->heads);
     free(g->slots);
     memset(g, 0, sizeof *g);
@@ -86,7 +94,7 @@ static void link_rows(struct db_group *g, const struct db_batch *b)
             g->act[i] = DB_ACT_SINGLE;
             continue;
         }
-        uint64_t h = db_mem_hash(SPAN(r, b, DF_AID), 0);
+        uint64_t h = (uint64_t)r->ah; /* hash_row's, of the auditID */
         size_t j = h & mask;
         for (; g->slots[j] != UINT32_MAX; j = (j + 1) & mask) {
             const struct db_row *o = &b->rows[g->heads[g->slots[j]].first];
@@ -98,7 +106,7 @@ static void link_rows(struct db_group *g, const struct db_batch *b)
         if (g->slots[j] == UINT32_MAX) {
             g->slots[j] = (uint32_t)g->nheads;
             g->heads[g->nheads++] = (struct db_head){
-                .ah = (int64_t)db_hash(SPAN(r, b, DF_AID), 0), .first = (uint32_t)i,
+                .ah = r->ah, .first = (uint32_t)i,
                 .last = (uint32_t)i};
         } else {
             struct db_head *hd = &g->heads[g->slots[j]];
@@ -116,7 +124,86 @@ static int cmp_head(const void *pa, const void *pb)
     return (a->first > b->first) - (a->first < b->first);
 }
 
-/* The stored stages of hd's auditID: a bit per rank, the best rank and its row. */
+/* ---- the filter of stored keys ---- */
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xFF51AFD7ED558CCDull;
+    x ^= x >> 33;
+    x *= 0xC4CEB9FE1A85EC53ull;
+    return x ^ (x >> 33);
+}
+
+/* Sets (add) or tests the three bits of key ah; true when all were set. */
+static bool seen_bits(struct db_seen *f, int64_t ah, bool add)
+{
+    uint64_t h = mix((uint64_t)ah), h2 = mix(h);
+    uint32_t at[3] = {(uint32_t)h & (DB_SEEN_BITS - 1), (uint32_t)(h >> 32) & (DB_SEEN_BITS - 1),
+                      (uint32_t)h2 & (DB_SEEN_BITS - 1)};
+    bool all = true;
+    for (int i = 0; i < 3; i++) {
+        uint64_t m = 1ull << (at[i] & 63);
+        all = all && (f->bits[at[i] >> 6] & m);
+        if (add)
+            f->bits[at[i] >> 6] |= m;
+    }
+    return all;
+}
+
+void db_seen_free(struct db_seen *f)
+{
+    free(f->bits);
+    memset(f, 0, sizeof *f);
+}
+
+static int64_t query_int(struct ka_store *s, const char *sql, bool *row)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = 0;
+    *row = false;
+    if (db_prepare(s, sql, &st) == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+        *row = true;
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+int db_seen_check(struct ka_store *s)
+{
+    struct db_seen *f = &s->seen;
+    bool row = false;
+    if (!s->o.bulk || (f->checked && !f->valid))
+        return KA_OK;
+    int64_t v = query_int(s, "PRAGMA data_version", &row);
+    if (!row)
+        return db_err(s, SQLITE_ERROR, "data_version");
+    if (f->checked) { /* another connection committed since our last transaction */
+        if (v != f->version)
+            db_seen_free(f);
+        f->checked = true;
+        f->version = v;
+        return KA_OK;
+    }
+    f->checked = true;
+    f->version = v;
+    (void)query_int(s, "SELECT 1 FROM events LIMIT 1", &row);
+    if (row) /* rows of before: the filter would not know them */
+        return KA_OK;
+    f->bits = calloc(DB_SEEN_BITS / 64, sizeof *f->bits);
+    f->valid = f->bits != NULL;
+    return KA_OK;
+}
+
+/* Whether key ah may have stored rows (always, unless the filter knows better); adds it. */
+bool db_seen_maybe(struct ka_store *s, int64_t ah)
+{
+    return !s->seen.valid || seen_bits(&s->seen, ah, true);
+}
+
+/* The stored stages of hd's auditID, from its latest row (ev_aid holds only those): a bit
+ * per rank, the best rank and its row. */
 static int stored_ranks(struct ka_store *s, const struct db_head *hd, unsigned *mask,
                         int *best, int64_t *best_id)
 {
@@ -127,17 +214,19 @@ static int stored_ranks(struct ka_store *s, const struct db_head *hd, unsigned *
     *mask = 0;
     *best = -1;
     *best_id = 0;
+    if (!db_seen_maybe(s, hd->ah))
+        return KA_OK;
     sqlite3_bind_int64(st, 1, hd->ah);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((size_t)sqlite3_column_bytes(st, 2) != r->len[DF_AID] ||
-            memcmp(sqlite3_column_blob(st, 2), b->arena.p + r->off[DF_AID],
+        if ((size_t)sqlite3_column_bytes(st, 3) != r->len[DF_AID] ||
+            memcmp(sqlite3_column_blob(st, 3), b->arena.p + r->off[DF_AID],
                    r->len[DF_AID]) != 0)
             continue; /* another auditID with the same hash */
-        int k = sqlite3_column_int(st, 0);
-        *mask |= 1u << (k & 7);
+        int k = sqlite3_column_int(st, 1);
+        *mask |= (unsigned)sqlite3_column_int(st, 0) | 1u << (k & 7);
         if (k > *best) {
             *best = k;
-            *best_id = sqlite3_column_int64(st, 1);
+            *best_id = sqlite3_column_int64(st, 2);
         }
     }
     sqlite3_reset(st);
@@ -156,6 +245,7 @@ static int decide(struct ka_store *s, const struct db_head *hd, bool *new_req)
     if (rc)
         return rc;
     *new_req = best < 0;
+    unsigned stored = mask;
     uint32_t win = UINT32_MAX;
     for (uint32_t i = hd->first; i != UINT32_MAX; i = g->next[i]) {
         int k = b->rows[i].rank;
@@ -170,14 +260,19 @@ static int decide(struct ka_store *s, const struct db_head *hd, bool *new_req)
             win = i;
         }
     }
+    if (win != UINT32_MAX) {
+        g->act[win] = DB_ACT_LATEST;
+        g->ranks[win] = (uint8_t)mask;
+    }
+    if (best_id == 0 || mask == stored)
+        return KA_OK;
+    /* the stored latest row: no longer latest, or it learns the new earlier stages */
+    sqlite3_stmt *st = win != UINT32_MAX ? s->st_unlatest : s->st_setranks;
+    sqlite3_bind_int64(st, 1, best_id);
     if (win == UINT32_MAX)
-        return KA_OK;
-    g->act[win] = DB_ACT_LATEST;
-    if (best_id == 0)
-        return KA_OK;
-    sqlite3_bind_int64(s->st_unlatest, 1, best_id);
-    rc = sqlite3_step(s->st_unlatest);
-    sqlite3_reset(s->st_unlatest);
+        sqlite3_bind_int(st, 2, (int)mask);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
     return rc == SQLITE_DONE ? KA_OK : db_err(s, rc, "latest update");
 }
 

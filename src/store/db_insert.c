@@ -5,10 +5,14 @@
  *   - strings of few distinct values (users, verbs, resources, namespaces, user agents, ...)
  *     are interned in the strs table through an in-memory cache, so rows and indexes hold
  *     small integers;
- *   - the request's other stages are looked up in ev_key: an existing (auditID, stage) is a
+ *   - the request's other stages are looked up in ev_aid: an existing (auditID, stage) is a
  *     duplicate and is ignored; the row with the highest stage rank is flagged latest;
  *   - the canonical line is compressed with zstd, with the store's dictionary when it has one.
- *     The first batch of at least DB_DICT_MIN_SAMPLES events trains it (zdict table).
+ *     A batch that reaches DB_DICT_TRAIN_ROWS events trains it as it fills (here, on the
+ *     caller's thread), else the first committed batch of at least DB_DICT_MIN_SAMPLES; the
+ *     writer saves it (zdict table) with the first rows that use it.
+ * What the writer would otherwise compute per row (key and string hashes) is computed here, so
+ * that in pipelined commits it is done while the writer thread is busy with SQLite.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,9 @@
 #define DB_DICT_MIN_SAMPLES 1000u
 #define DB_DICT_MAX_SAMPLES 20000u
 #define DB_DICT_SIZE (64u << 10)
+/* A batch of this many rows trains the dictionary as soon as it has them, on the caller's
+ * thread, so that the first batch is compressed there too and committed in the background. */
+#define DB_DICT_TRAIN_ROWS 8192u
 
 #define SPAN(r, b, f) ((b)->arena.p + (r)->off[f]), ((size_t)(r)->len[f])
 
@@ -115,18 +122,59 @@ static int fill_row(struct db_batch *b, struct db_row *r, const struct ka_event 
     return KA_OK;
 }
 
-/* The dictionary is settled: the store has one, or none is wanted. The first add looks for
- * the store's dictionary; no commit is in flight then. */
-static int dict_settled(struct ka_store *s, bool *settled)
+/* The interned kind of each field (0: not interned). */
+static const uint8_t field_kind[DF_NFIELDS] = {
+    [DF_USER] = DK_USER, [DF_AS] = DK_USER,  [DF_GROUPS] = DK_GROUPS, [DF_VERB] = DK_VERB,
+    [DF_APIGROUP] = DK_APIGROUP, [DF_RES] = DK_RES, [DF_SUB] = DK_SUB, [DF_NS] = DK_NS,
+    [DF_IPS] = DK_IPS, [DF_UA] = DK_UA, [DF_CLUSTER] = DK_CLUSTER};
+
+/* The hashes the commit needs, computed here, on the caller's thread, not by the writer. */
+static void hash_row(const struct db_batch *b, struct db_row *r)
+{
+    for (int f = 0; f < DF_NFIELDS; f++)
+        if (field_kind[f])
+            r->sh[f] = db_mem_hash(SPAN(r, b, f), field_kind[f]);
+    r->ah = r->len[DF_AID] ? (int64_t)db_hash(SPAN(r, b, DF_AID), 0)
+                           : (int64_t)db_hash(b->lines.p + r->off[DF_LINE], r->len[DF_LINE], 7);
+}
+
+static int train_dict(struct ka_store *s, const struct db_batch *b);
+
+/* The dictionary is settled: the store has one, or none is wanted, or b is large enough to
+ * train one on (then trained here, in memory; the writer saves it with its first batch). The
+ * first add looks for the store's dictionary. No commit is in flight while there is none. */
+static int dict_settled(struct ka_store *s, const struct db_batch *b, bool *settled)
 {
     int rc = KA_OK;
     if (!s->dict_checked && !s->o.no_dict) {
         s->dict_checked = true;
         rc = db_ensure_dict(s, false);
     }
+    if (rc == 0 && !s->cdict && !s->o.no_dict && b->n >= DB_DICT_TRAIN_ROWS)
+        rc = train_dict(s, b);
     *settled = s->cdict || s->o.no_dict;
-    if (rc == 0 && *settled && (!s->cctx || s->cctx_dict != (s->cdict ? s->cdict_id : 0)))
+    if (rc == 0 && *settled && (!s->cctx_set || s->cctx_cdict != s->cdict))
         rc = db_setup_cctx(s);
+    return rc;
+}
+
+/* Compresses the blocks of b that are not yet (the dictionary is settled). */
+static int pack_blocks(struct ka_store *s, struct db_batch *b)
+{
+    int rc = KA_OK;
+    for (size_t i = 0; rc == 0 && i < b->nblk; i++) {
+        struct db_blk *k = &b->blks[i];
+        if (k->packed)
+            continue;
+        size_t zmark = b->zarena.n;
+        k->zoff = zmark;
+        rc = db_compress(s, b->lines.p + k->loff, k->lsize, &b->zarena);
+        k->zlen = (uint32_t)(b->zarena.n - zmark);
+        k->zown = s->cdict != NULL;
+        k->packed = rc == 0;
+        if (rc)
+            b->zarena.n = zmark;
+    }
     return rc;
 }
 
@@ -139,8 +187,8 @@ static void open_block(const struct db_batch *b, uint32_t *first, uint64_t *loff
 }
 
 /*
- * Closes the open block, compressed now when the dictionary is settled, so that an
- * asynchronous commit only writes; otherwise the commit compresses it.
+ * Closes the open block; the blocks are compressed now when the dictionary is settled, so that
+ * an asynchronous commit only writes; otherwise the commit compresses them.
  */
 int db_batch_seal(struct ka_store *s, struct db_batch *b)
 {
@@ -162,18 +210,10 @@ int db_batch_seal(struct ka_store *s, struct db_batch *b)
     *k = (struct db_blk){.first = first, .n = (uint32_t)(b->n - first), .loff = loff,
                          .lsize = (uint32_t)(b->lines.n - loff)};
     b->nblk++; /* packed or not: the commit compresses an unpacked block */
-    size_t zmark = b->zarena.n;
-    int rc = dict_settled(s, &settled);
-    if (rc == 0 && settled) {
-        k->zoff = zmark;
-        rc = db_compress(s, b->lines.p + loff, k->lsize, &b->zarena);
-        k->zlen = (uint32_t)(b->zarena.n - zmark);
-        k->zdict = s->cdict ? s->cdict_id : 0;
-        k->packed = rc == 0;
-    }
-    if (rc)
-        b->zarena.n = zmark;
-    return KA_OK; /* the commit reports what failed here */
+    int rc = dict_settled(s, b, &settled);
+    if (rc == 0 && settled)
+        (void)pack_blocks(s, b); /* the commit compresses what failed here, and reports it */
+    return KA_OK;
 }
 
 bool db_batch_packed(const struct db_batch *b)
@@ -228,6 +268,8 @@ static int add_row(struct ka_store *s, const struct ka_event *ev, const char *li
     int rc = ka_buf_append(&b->lines, line, len);
     if (rc == 0)
         rc = fill_row(b, r, ev);
+    if (rc == 0)
+        hash_row(b, r);
     if (rc) {
         b->arena.n = mark;
         b->lines.n = lmark;
@@ -354,10 +396,15 @@ static int lookup_db(struct ka_store *s, enum db_kind kind, const char *p, size_
 /* Interned id of (kind, p[0..n)); the id is stable once its transaction commits. */
 int db_intern(struct ka_store *s, enum db_kind kind, const char *p, size_t n, int64_t *id)
 {
+    return db_intern_h(s, kind, p, n, db_mem_hash(p, n, (uint64_t)kind), id);
+}
+
+int db_intern_h(struct ka_store *s, enum db_kind kind, const char *p, size_t n, uint64_t h,
+                int64_t *id)
+{
     struct db_strcache *c = &s->cache;
     if ((c->n + 1) * 2 > c->cap && cache_grow(c))
         return KA_ENOMEM;
-    uint64_t h = db_mem_hash(p, n, (uint64_t)kind);
     struct db_strent *e = cache_find(c, h, (uint8_t)kind, p, n);
     if (e->s)
         return *id = e->id, KA_OK;
@@ -376,14 +423,14 @@ int db_intern(struct ka_store *s, enum db_kind kind, const char *p, size_t n, in
 
 /* ---- dictionary ---- */
 
-static int save_dict(struct ka_store *s, const void *d, size_t n)
+int db_save_dict(struct ka_store *s)
 {
     sqlite3_stmt *st = NULL;
     int rc = db_prepare(s, "INSERT INTO zdict(created, data) VALUES(?, ?)", &st);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, (int64_t)time(NULL));
-    sqlite3_bind_blob(st, 2, d, (int)n, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, s->dict_data, (int)s->dict_size, SQLITE_STATIC);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
@@ -392,17 +439,10 @@ static int save_dict(struct ka_store *s, const void *d, size_t n)
     return KA_OK;
 }
 
-int db_load_cdict(struct ka_store *s, const void *d, size_t n)
+/* Trains a dictionary on the first lines of b, kept in memory until the writer saves it.
+ * Failure to train is not an error: the rows are then compressed without one. */
+static int train_dict(struct ka_store *s, const struct db_batch *b)
 {
-    s->cdict = ZSTD_createCDict(d, n, s->o.zstd_level);
-    return s->cdict ? KA_OK : KA_ENOMEM;
-}
-
-/* Trains a dictionary on the batch's lines (inside the transaction). Failure to train is not
- * an error: the rows are then compressed without one. */
-static int train_dict(struct ka_store *s)
-{
-    struct db_batch *b = s->wb;
     size_t n = b->n < DB_DICT_MAX_SAMPLES ? b->n : DB_DICT_MAX_SAMPLES;
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
@@ -421,9 +461,12 @@ static int train_dict(struct ka_store *s)
         size_t dn = ZDICT_trainFromBuffer(dict, DB_DICT_SIZE, samples, sizes, (unsigned)n);
         rc = KA_OK;
         if (!ZDICT_isError(dn)) {
-            rc = save_dict(s, dict, dn);
-            if (rc == 0)
-                rc = db_load_cdict(s, dict, dn);
+            s->cdict = ZSTD_createCDict(dict, dn, s->o.zstd_level);
+            rc = s->cdict ? KA_OK : KA_ENOMEM;
+            s->dict_data = rc == 0 ? dict : NULL;
+            s->dict_size = rc == 0 ? dn : 0;
+            s->cdict_id = 0;
+            dict = rc == 0 ? NULL : dict;
         }
     }
     free(samples);
@@ -442,12 +485,13 @@ int db_ensure_dict(struct ka_store *s, bool may_train)
     if (rc)
         return rc;
     if (sqlite3_step(st) == SQLITE_ROW) {
+        s->cdict = ZSTD_createCDict(sqlite3_column_blob(st, 1),
+                                    (size_t)sqlite3_column_bytes(st, 1), s->o.zstd_level);
         s->cdict_id = sqlite3_column_int64(st, 0);
-        rc = db_load_cdict(s, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+        rc = s->cdict ? KA_OK : KA_ENOMEM;
     } else if (may_train && s->wb->n >= DB_DICT_MIN_SAMPLES) {
-        rc = train_dict(s);
+        rc = train_dict(s, s->wb);
     }
     sqlite3_finalize(st);
     return rc;
 }
-

@@ -49,6 +49,8 @@ enum { DD_NONE = 0, DD_ALLOW = 1, DD_FORBID = 2, DD_OTHER = 3 };
 struct db_row {
     uint64_t off[DF_NFIELDS];
     uint32_t len[DF_NFIELDS];
+    uint64_t sh[DF_NFIELDS]; /* db_mem_hash of an interned field (seed: its kind) */
+    int64_t ah;          /* the stored key hash: of the auditID, or of the line without one */
     int64_t ts, sts;     /* ns; has_ts / has_sts */
     bool has_ts, has_sts, has_as, has_cluster, has_code;
     int code, rank, level, decision;
@@ -59,10 +61,10 @@ struct db_blk {
     uint32_t first, n;
     uint64_t loff;
     uint32_t lsize;
-    bool packed;        /* compressed when closed: zarena[zoff, zoff + zlen), dictionary zdict */
+    bool packed;        /* compressed: zarena[zoff, zoff + zlen), with s->cdict if zown */
+    bool zown;
     uint64_t zoff;
     uint32_t zlen;
-    int64_t zdict;
 };
 
 struct db_batch {
@@ -98,10 +100,21 @@ struct db_head {
 struct db_group {
     uint32_t *next;        /* next row of the same auditID, UINT32_MAX at the end */
     uint8_t *act;          /* DB_ACT_* per row */
+    uint8_t *ranks;        /* a latest row's ranks column: its request's stored stages */
     struct db_head *heads; /* one per auditID */
     size_t nheads;
     uint32_t *slots;       /* hash table of 2 * cap entries: index into heads */
     size_t cap;
+};
+
+/* Bloom filter of the key hashes (ah) this connection stored (db_group.c): while every row
+ * of the store is known to be ours, a key it does not hold has no stored stage to look up. */
+#define DB_SEEN_BITS (1u << 27) /* 16 MiB: about 1% false positives at 8 M requests */
+struct db_seen {
+    uint64_t *bits;  /* DB_SEEN_BITS bits, NULL while unused */
+    bool valid;      /* every stored row was written through this filter */
+    bool checked;    /* the first transaction looked at the store */
+    int64_t version; /* PRAGMA data_version at our last transaction */
 };
 
 struct db_ddict {
@@ -115,12 +128,18 @@ struct ka_store {
     char errmsg[256];
     /* writing */
     sqlite3_stmt *st_ins, *st_blk, *st_ranks, *st_unlatest, *st_str_ins, *st_str_get, *st_meta_add;
+    sqlite3_stmt *st_setranks;
     struct db_strcache cache;
     struct db_group grp;
+    struct db_seen seen;
     struct db_batch bat[2];
     struct db_batch *fill; /* the batch ka_store_add fills */
     struct db_batch *wb;   /* the batch being written */
     bool dict_checked;     /* the store's dictionary was looked for (first add) */
+    /* Bulk loads keep one transaction open over several batches (db_write.c). */
+    bool txn_open;
+    uint64_t txn_rows;     /* rows of the batches in the open transaction */
+    bool dict_in_txn;      /* the dictionary was saved by the open transaction */
     /* asynchronous commits (db_async.c) */
     bool async_started, async_busy, async_stop;
     pthread_t async_th;
@@ -131,9 +150,16 @@ struct ka_store {
     int async_rc;
     struct ka_store_commit_stats async_acc;
     ZSTD_CCtx *cctx;
+    /* The compression dictionary: set once (loaded or trained) and then never changed, so
+     * that the caller's thread compresses with it while the writer writes. cdict_id is its
+     * zdict.id, 0 while a trained one is not saved yet (only the writer saves it, from
+     * dict_data, in the transaction of the first batch that uses it). */
     ZSTD_CDict *cdict;
     int64_t cdict_id;
-    int64_t cctx_dict; /* dictionary the compression context references */
+    void *dict_data;
+    size_t dict_size;
+    const ZSTD_CDict *cctx_cdict; /* dictionary the compression context references */
+    bool cctx_set;
     struct ka_buf zbuf;
     /* reading */
     ZSTD_DCtx *dctx;
@@ -170,7 +196,11 @@ int db_intern(struct ka_store *s, enum db_kind kind, const char *p, size_t n, in
 void db_cache_free(struct db_strcache *c);
 /* Loads the store's newest dictionary; trains one on s->wb when there is none and may_train. */
 int db_ensure_dict(struct ka_store *s, bool may_train);
-int db_load_cdict(struct ka_store *s, const void *d, size_t n);
+/* Saves the trained dictionary in the current transaction (sets s->cdict_id). */
+int db_save_dict(struct ka_store *s);
+/* Interned id of (kind, p[0..n)) whose db_mem_hash with seed kind is h. */
+int db_intern_h(struct ka_store *s, enum db_kind kind, const char *p, size_t n, uint64_t h,
+                int64_t *id);
 /* Closes the open block of b (compressed when the dictionary is settled). */
 int db_batch_seal(struct ka_store *s, struct db_batch *b);
 /* Whether every block of b is compressed (after db_batch_seal). */
@@ -182,13 +212,22 @@ void db_batch_reset(struct db_batch *b);
 int db_setup_cctx(struct ka_store *s);
 /* Appends the zstd frame of p[0..n) to out (s->cctx as set up). */
 int db_compress(struct ka_store *s, const char *p, size_t n, struct ka_buf *out);
-/* Writes batch b in one transaction; on success b is emptied. */
+/* Writes batch b (in the open transaction of a bulk load, or one of its own); on success b
+ * is emptied. */
 int db_commit_batch(struct ka_store *s, struct db_batch *b, struct ka_store_commit_stats *st);
+/* Commits the transaction a bulk load left open, if any (nothing in flight). */
+int db_txn_end(struct ka_store *s);
 
 /* db_group.c */
 uint64_t db_mem_hash(const void *p, size_t n, uint64_t seed);
 int db_group_decide(struct ka_store *s, uint64_t *reqs);
 void db_group_free(struct db_group *g);
+/* At the start of each transaction of a bulk load: whether the filter of stored keys still
+ * describes the store (empty when first seen, no other writer since). */
+int db_seen_check(struct ka_store *s);
+void db_seen_free(struct db_seen *f);
+/* Whether key ah may have stored rows (true unless the filter knows better); adds it. */
+bool db_seen_maybe(struct ka_store *s, int64_t ah);
 
 /* db_async.c */
 void db_async_stop(struct ka_store *s);

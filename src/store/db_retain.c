@@ -160,7 +160,7 @@ int ka_store_retain(struct ka_store *s, int64_t max_age_sec, uint64_t max_bytes,
     memset(st, 0, sizeof *st);
     if (s->o.readonly)
         return KA_EINVAL;
-    int rc = KA_OK;
+    int rc = db_txn_end(s); /* a bulk load's open transaction first */
     bool more = true;
     if (max_age_sec > 0) {
         int64_t cutoff = (now_sec - max_age_sec) * 1000000000;

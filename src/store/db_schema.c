@@ -8,8 +8,9 @@
  * data rewrite) and bumps KA_STORE_SCHEMA_VERSION in store.h.
  *
  * Why these indexes (docs/store.md has the measurements):
- *   ev_aid  (ah, rank)                 exactly-once (the aid itself is compared in the row),
- *                                      and finding a request's other stages
+ *   ev_aid  (ah) WHERE latest = 1      exactly-once: a request's latest row, whose ranks
+ *                                      column lists its stored stages (the aid itself is
+ *                                      compared in the row); version 2: (ah, rank), all rows
  *   ev_ts   (ts)                       time order and since/until for --stage modes, retention
  *   ev_req  (ts, user_id, latest)      requests in time order; covering for counts by time
  *           WHERE latest = 1           (latest is a column so that SQLite sees it covers)
@@ -86,6 +87,14 @@ static const char *const migrations[] = {
     "UPDATE events SET blk = id, bsize = coalesce((SELECT size FROM bodies b"
     "  WHERE b.id = events.id), 0);"
     "DROP TABLE bodies;",
+    /* 2 -> 3: ev_aid holds only the latest row of each request (half the entries, in random
+     * positions: the costliest index to insert into after ev_obj); that row's ranks column
+     * has a bit per stored stage of its request, which is all the duplicate check needs. */
+    "ALTER TABLE events ADD COLUMN ranks INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE events SET ranks = (SELECT sum(DISTINCT 1 << o.rank) FROM events o"
+    "  WHERE o.ah = events.ah AND o.aid = events.aid) WHERE latest = 1;"
+    "DROP INDEX ev_aid;"
+    "CREATE INDEX ev_aid ON events(ah) WHERE latest = 1;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == KA_STORE_SCHEMA_VERSION,
@@ -141,9 +150,13 @@ int db_migrate(struct ka_store *s)
         return KA_EINVAL;
     }
     if (v < target && s->o.readonly) {
+        /* names the next version; a writable open runs every missing migration */
+        char upto[48] = "";
+        if (v + 1 < target)
+            snprintf(upto, sizeof upto, "; it migrates up to version %d", target);
         snprintf(s->errmsg, sizeof s->errmsg,
                  "store schema version %d needs a migration to version %d: open it writable"
-                 " once (`kaudit index` on its data directory does)", v, target);
+                 " once (`kaudit index` on its data directory does%s)", v, v + 1, upto);
         return KA_EINVAL;
     }
     for (; v < target; v++)

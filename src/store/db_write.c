@@ -1,8 +1,10 @@
 /*
- * db_write.c - the store's commit path: one transaction per batch. For each row: the
- * request's stored stages are looked up by the auditID's hash in ev_aid (the auditID itself is
- * compared in the row), an existing (auditID, stage) is a duplicate and is ignored, the row
- * with the highest stage rank is flagged latest (the previous latest row loses the flag);
+ * db_write.c - the store's commit path: one transaction per batch (a bulk load: one per
+ * DB_BULK_TXN_ROWS rows, a savepoint per batch). For each row: the request's stored stages are
+ * looked up by the auditID's hash in ev_aid, which holds each request's latest row and its
+ * ranks (the auditID itself is compared in the row), an existing (auditID, stage) is a
+ * duplicate and is ignored, the row with the highest stage rank is flagged latest (the
+ * previous latest row loses the flag);
  * strings are interned (db_insert.c). The canonical lines go to blocks of consecutive rows
  * (compressed when the block closed, or here); a block none of whose rows is inserted (a
  * replay) is not written, and blocks.live counts the rows that point to it.
@@ -17,11 +19,15 @@
 static const char *const sql_ins =
     "INSERT INTO events(aid, rank, ah, latest, ts, sts, user_id, as_id, groups_id, verb_id,"
     " apigroup_id, res_id, sub_id, ns_id, name, code, decision, ips_id, ua_id, cluster_id,"
-    " level, blk, boff, bsize) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " level, blk, boff, bsize, ranks)"
+    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char *const sql_blk = "INSERT INTO blocks(dict, size, live, data) VALUES(?,?,?,?)";
 
 #define SPAN(r, b, f) ((b)->arena.p + (r)->off[f]), ((size_t)(r)->len[f])
-#define LINE(r, b) ((b)->lines.p + (r)->off[DF_LINE]), ((size_t)(r)->len[DF_LINE])
+
+/* Bulk loads (opts.bulk) commit once per this many rows, not once per batch: an index page
+ * that consecutive batches touch is then written to the WAL once, not once per batch. */
+#define DB_BULK_TXN_ROWS 262144u
 
 
 static int prepare_writer(struct ka_store *s)
@@ -29,9 +35,11 @@ static int prepare_writer(struct ka_store *s)
     if (s->st_ins)
         return KA_OK;
     int rc = db_prepare(s, sql_ins, &s->st_ins);
-    rc = rc ? rc : db_prepare(s, "SELECT rank, id, aid FROM events WHERE ah = ?", &s->st_ranks);
+    rc = rc ? rc : db_prepare(s, "SELECT ranks, rank, id, aid FROM events WHERE ah = ?"
+                                 " AND latest = 1", &s->st_ranks);
+    rc = rc ? rc : db_prepare(s, "UPDATE events SET ranks = ?2 WHERE id = ?1", &s->st_setranks);
     rc = rc ? rc : db_prepare(s, sql_blk, &s->st_blk);
-    rc = rc ? rc : db_prepare(s, "UPDATE events SET latest = 0 WHERE id = ?", &s->st_unlatest);
+    rc = rc ? rc : db_prepare(s, "UPDATE events SET latest = 0, ranks = 0 WHERE id = ?", &s->st_unlatest);
     rc = rc ? rc : db_prepare(s, "INSERT OR IGNORE INTO strs(kind, s) VALUES(?, ?)", &s->st_str_ins);
     rc = rc ? rc : db_prepare(s, "SELECT id FROM strs WHERE kind = ? AND s = ?", &s->st_str_get);
     rc = rc ? rc : db_prepare(s, "UPDATE meta SET v = v + ? WHERE k = ?", &s->st_meta_add);
@@ -48,14 +56,20 @@ void db_writer_free(struct ka_store *s)
     sqlite3_finalize(s->st_str_ins);
     sqlite3_finalize(s->st_str_get);
     sqlite3_finalize(s->st_meta_add);
+    sqlite3_finalize(s->st_setranks);
+    s->st_setranks = NULL;
     s->st_ins = s->st_ranks = s->st_unlatest = s->st_str_ins = s->st_str_get = NULL;
     s->st_meta_add = NULL;
     ZSTD_freeCCtx(s->cctx);
     ZSTD_freeCDict(s->cdict);
+    free(s->dict_data);
+    s->dict_data = NULL;
     s->cctx = NULL;
     s->cdict = NULL;
+    s->cctx_set = false;
     db_cache_free(&s->cache);
     db_group_free(&s->grp);
+    db_seen_free(&s->seen);
     db_batch_free(&s->bat[0]);
     db_batch_free(&s->bat[1]);
     ka_buf_free(&s->zbuf);
@@ -72,21 +86,25 @@ static int rank_state(struct ka_store *s, const struct db_row *r, int64_t ah, bo
     const char *aid = b->arena.p + r->off[DF_AID];
     size_t n = r->len[DF_AID];
     sqlite3_stmt *st = s->st_ranks;
-    int best = -1, rc;
+    int best = -1, rc = SQLITE_DONE;
     *dup = false;
     *prev_id = 0;
+    *latest = true;
+    if (!db_seen_maybe(s, ah))
+        return KA_OK;
     sqlite3_bind_int64(st, 1, ah);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         /* the hash only narrows: the auditID itself decides */
-        if ((size_t)sqlite3_column_bytes(st, 2) != n ||
-            (n && memcmp(sqlite3_column_blob(st, 2), aid, n) != 0)) /* '' is a NULL blob */
+        if ((size_t)sqlite3_column_bytes(st, 3) != n ||
+            (n && memcmp(sqlite3_column_blob(st, 3), aid, n) != 0)) /* '' is a NULL blob */
             continue;
-        int k = sqlite3_column_int(st, 0);
-        if (k == r->rank)
+        int k = sqlite3_column_int(st, 1);
+        unsigned ranks = (unsigned)sqlite3_column_int(st, 0) | 1u << (k & 7);
+        if (ranks & (1u << (r->rank & 7)))
             *dup = true;
         if (k > best) {
             best = k;
-            *prev_id = sqlite3_column_int64(st, 1);
+            *prev_id = sqlite3_column_int64(st, 2);
         }
     }
     sqlite3_reset(st);
@@ -130,7 +148,8 @@ int db_setup_cctx(struct ka_store *s)
         e = ZSTD_CCtx_refCDict(s->cctx, s->cdict);
     if (ZSTD_isError(e))
         return KA_EINVAL;
-    s->cctx_dict = s->cdict ? s->cdict_id : 0;
+    s->cctx_cdict = s->cdict;
+    s->cctx_set = true;
     return KA_OK;
 }
 
@@ -139,7 +158,7 @@ static int bind_id(struct ka_store *s, int col, enum db_kind k, const struct db_
 {
     int64_t id;
     const struct db_batch *b = s->wb;
-    int rc = db_intern(s, k, SPAN(r, b, f), &id);
+    int rc = db_intern_h(s, k, SPAN(r, b, f), r->sh[f], &id);
     if (rc == 0)
         sqlite3_bind_int64(s->st_ins, col, id);
     return rc;
@@ -176,8 +195,9 @@ static void bind_opt_int64(sqlite3_stmt *st, int col, bool has, int64_t v)
         sqlite3_bind_null(st, col);
 }
 
-/* Inserts the row; its block is blk, its line at boff in the block. */
-static int insert_row(struct ka_store *s, const struct db_row *r, bool latest, int64_t ah,
+/* Inserts the row; its block is blk, its line at boff in the block. latest_ranks: 0 for a row
+ * that is not its request's latest, else the request's stages (a bit per rank). */
+static int insert_row(struct ka_store *s, const struct db_row *r, int latest_ranks,
                       int64_t blk, uint64_t boff)
 {
     const struct db_batch *b = s->wb;
@@ -188,8 +208,8 @@ static int insert_row(struct ka_store *s, const struct db_row *r, bool latest, i
     sqlite3_bind_text(st, 1, r->len[DF_AID] ? b->arena.p + r->off[DF_AID] : "",
                       (int)r->len[DF_AID], SQLITE_STATIC);
     sqlite3_bind_int(st, 2, r->rank);
-    sqlite3_bind_int64(st, 3, ah);
-    sqlite3_bind_int(st, 4, latest);
+    sqlite3_bind_int64(st, 3, r->ah);
+    sqlite3_bind_int(st, 4, latest_ranks != 0);
     bind_opt_int64(st, 5, r->has_ts, r->ts);
     bind_opt_int64(st, 6, r->has_sts, r->sts);
     sqlite3_bind_text(st, 15, r->len[DF_NAME] ? b->arena.p + r->off[DF_NAME] : "",
@@ -200,19 +220,19 @@ static int insert_row(struct ka_store *s, const struct db_row *r, bool latest, i
     sqlite3_bind_int64(st, 22, blk);
     sqlite3_bind_int64(st, 23, (int64_t)boff);
     sqlite3_bind_int64(st, 24, (int64_t)r->len[DF_LINE]);
+    sqlite3_bind_int(st, 25, latest_ranks);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? KA_OK : db_err(s, rc, "insert");
 }
 
 /* A row without auditID is a request of its own, known by its content's hash: decides it. */
-static int decide_single(struct ka_store *s, size_t i, int64_t *ah)
+static int decide_single(struct ka_store *s, size_t i)
 {
     const struct db_row *r = &s->wb->rows[i];
     bool dup = false, latest = true;
     int64_t prev = 0;
-    *ah = (int64_t)db_hash(LINE(r, s->wb), 7);
-    int rc = rank_state(s, r, *ah, &dup, &latest, &prev);
+    int rc = rank_state(s, r, r->ah, &dup, &latest, &prev);
     if (rc == 0 && dup)
         s->grp.act[i] = DB_ACT_DUP;
     return rc;
@@ -230,7 +250,7 @@ static int insert_block(struct ka_store *s, const struct db_blk *k, uint32_t liv
         if (rc)
             return rc;
     }
-    sqlite3_bind_int64(st, 1, k->packed ? k->zdict : s->cdict ? s->cdict_id : 0);
+    sqlite3_bind_int64(st, 1, (k->packed ? k->zown : s->cdict != NULL) ? s->cdict_id : 0);
     sqlite3_bind_int64(st, 2, (int64_t)k->lsize);
     sqlite3_bind_int64(st, 3, (int64_t)live);
     if (k->packed)
@@ -276,16 +296,15 @@ static int write_block(struct ka_store *s, const struct db_blk *k, uint64_t *ins
     for (size_t i = k->first; rc == 0 && i < k->first + k->n; i++) {
         const struct db_row *r = &b->rows[i];
         uint8_t act = s->grp.act[i];
-        int64_t ah = 0;
         if (act == DB_ACT_SINGLE)
-            rc = decide_single(s, i, &ah);
-        else
-            ah = (int64_t)db_hash(SPAN(r, b, DF_AID), 0);
+            rc = decide_single(s, i);
         if (rc || s->grp.act[i] == DB_ACT_DUP)
             continue;
         if (blk == 0)
             rc = insert_block(s, k, live, &blk);
-        rc = rc ? rc : insert_row(s, r, act != DB_ACT_INSERT, ah, blk, r->off[DF_LINE] - k->loff);
+        int ranks = act == DB_ACT_INSERT ? 0
+                    : act == DB_ACT_SINGLE ? 1 << (r->rank & 7) : s->grp.ranks[i];
+        rc = rc ? rc : insert_row(s, r, ranks, blk, r->off[DF_LINE] - k->loff);
         if (rc == 0) {
             kept++;
             (*ins)++;
@@ -317,6 +336,10 @@ static int write_batch(struct ka_store *s, uint64_t *ins)
         rc = db_ensure_dict(s, true);
         rc = rc ? rc : db_setup_cctx(s);
     }
+    if (rc == 0 && s->cdict && s->cdict_id == 0) { /* trained: saved with its first rows */
+        rc = db_save_dict(s);
+        s->dict_in_txn = rc == 0;
+    }
     rc = rc ? rc : db_group_decide(s, &reqs);
     for (size_t i = 0; rc == 0 && i < s->wb->nblk; i++)
         rc = write_block(s, &s->wb->blks[i], ins, &reqs, &raw);
@@ -326,15 +349,55 @@ static int write_batch(struct ka_store *s, uint64_t *ins)
     return rc;
 }
 
-/* After a rollback, forget what the transaction created: interned ids and a new dictionary. */
-static void forget_txn(struct ka_store *s, bool had_dict)
+/* After a rollback, forget what it undid: interned ids, and the dictionary's row when it was
+ * saved there (the dictionary itself stays: blocks compressed with it are saved again). */
+static void forget_txn(struct ka_store *s, bool dict_undone)
 {
     db_cache_free(&s->cache);
-    if (!had_dict && s->cdict) {
-        ZSTD_freeCDict(s->cdict);
-        s->cdict = NULL;
+    if (dict_undone) {
         s->cdict_id = 0;
+        s->dict_in_txn = false;
     }
+}
+
+int db_txn_end(struct ka_store *s)
+{
+    if (!s->txn_open)
+        return KA_OK;
+    s->txn_open = false;
+    s->txn_rows = 0;
+    int rc = db_exec(s, "COMMIT");
+    if (rc) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        forget_txn(s, s->dict_in_txn);
+    }
+    s->dict_in_txn = false;
+    return rc;
+}
+
+/* Writes b inside the open transaction (a savepoint) or a transaction of its own, which a
+ * bulk load leaves open until it holds DB_BULK_TXN_ROWS rows. */
+static int write_txn(struct ka_store *s, struct db_batch *b, uint64_t *ins)
+{
+    bool nested = s->txn_open, dict_saved = s->dict_in_txn;
+    int rc = db_exec(s, nested ? "SAVEPOINT batch" : "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    rc = nested ? KA_OK : db_seen_check(s);
+    rc = rc ? rc : write_batch(s, ins);
+    if (rc == 0 && nested)
+        rc = db_exec(s, "RELEASE batch");
+    if (rc) {
+        sqlite3_exec(s->db, nested ? "ROLLBACK TO batch; RELEASE batch" : "ROLLBACK", NULL,
+                     NULL, NULL);
+        forget_txn(s, s->dict_in_txn && !(nested && dict_saved));
+        return rc;
+    }
+    s->txn_open = true;
+    s->txn_rows += b->n;
+    if (!s->o.bulk || s->txn_rows >= DB_BULK_TXN_ROWS)
+        rc = db_txn_end(s);
+    return rc;
 }
 
 int db_commit_batch(struct ka_store *s, struct db_batch *b, struct ka_store_commit_stats *st)
@@ -348,20 +411,9 @@ int db_commit_batch(struct ka_store *s, struct db_batch *b, struct ka_store_comm
     }
     int rc = db_batch_seal(s, b);
     rc = rc ? rc : prepare_writer(s);
+    rc = rc ? rc : write_txn(s, b, &ins);
     if (rc)
         return rc;
-    bool had_dict = s->cdict != NULL;
-    rc = db_exec(s, "BEGIN IMMEDIATE");
-    if (rc)
-        return rc;
-    rc = write_batch(s, &ins);
-    if (rc == 0)
-        rc = db_exec(s, "COMMIT");
-    if (rc) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        forget_txn(s, had_dict);
-        return rc;
-    }
     if (st)
         *st = (struct ka_store_commit_stats){ins, b->n - ins};
     db_batch_reset(b);

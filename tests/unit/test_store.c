@@ -266,6 +266,11 @@ Test(store, exactly_once_and_latest_stage, .init = setup, .fini = teardown)
     cr_assert_eq(ka_store_commit(st, &cs), 0);
     cr_assert_eq(cs.inserted, 1);
     cr_assert_eq(cs.duplicates, 2);
+    /* the stored latest row learnt that the earlier stage is stored too */
+    cr_assert_eq(ka_store_add_line(st, ev_rr, strlen(ev_rr)), 0);
+    cr_assert_eq(ka_store_commit(st, &cs), 0);
+    cr_assert_eq(cs.inserted, 0);
+    cr_assert_eq(cs.duplicates, 1);
     cr_assert_eq(ka_store_stats(st, &ss), 0);
     cr_assert_eq(ss.events, 2);
     cr_assert_eq(ss.requests, 1);
@@ -839,6 +844,11 @@ static void raw_block(sqlite3_stmt *q, ZSTD_DCtx *dc, const void *dict, size_t d
     cr_assert(!ZSTD_isError(r) && r == size, "block does not decompress");
 }
 
+/* What version 3 changed, undone: ev_aid over every row, no ranks column, user_version 2. */
+static const char sql_v3_to_v2[] =
+    "DROP INDEX ev_aid; ALTER TABLE events DROP COLUMN ranks;"
+    "CREATE INDEX ev_aid ON events(ah, rank); PRAGMA user_version = 2;";
+
 /*
  * Turns the store into what version 1 wrote: each event's canonical line compressed alone
  * (with the store's dictionary when its block had it) in bodies(id = events.id), no blocks
@@ -858,7 +868,9 @@ static void downgrade_to_v1(void)
         memcpy(dict, sqlite3_column_blob(q, 0), dn);
     }
     sqlite3_finalize(q);
-    raw_exec(db, "BEGIN; CREATE TABLE bodies(id INTEGER PRIMARY KEY, dict INTEGER NOT NULL,"
+    raw_exec(db, "BEGIN");
+    raw_exec(db, sql_v3_to_v2);
+    raw_exec(db, "CREATE TABLE bodies(id INTEGER PRIMARY KEY, dict INTEGER NOT NULL,"
                  " size INTEGER NOT NULL, data BLOB NOT NULL)");
     cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO bodies VALUES(?, ?, ?, ?)", -1, &ins, NULL),
                  SQLITE_OK);
@@ -923,7 +935,7 @@ Test(store, migrates_a_version_1_store, .init = setup, .fini = teardown, .timeou
     cr_assert_eq(raw_int(db, "PRAGMA user_version"), 1);
     /* a writable open migrates: every body becomes a block of one event */
     cr_assert_eq(ka_store_open(tmp, false, &st), 0, "%s", ka_store_errmsg(NULL));
-    cr_assert_eq(raw_int(db, "PRAGMA user_version"), 2);
+    cr_assert_eq(raw_int(db, "PRAGMA user_version"), KA_STORE_SCHEMA_VERSION);
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'bodies'"), 0);
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM blocks WHERE live = 1"), rows);
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM events e JOIN blocks b ON b.id = e.blk"
@@ -932,7 +944,7 @@ Test(store, migrates_a_version_1_store, .init = setup, .fini = teardown, .timeou
     run_matrix(25, 31);
     struct ka_store_stats ss;
     cr_assert_eq(ka_store_stats(st, &ss), 0);
-    cr_assert_eq(ss.schema_version, 2);
+    cr_assert_eq(ss.schema_version, KA_STORE_SCHEMA_VERSION);
     cr_assert_eq(ss.events, (uint64_t)rows);
     /* exactly-once still holds across the migration; new events go to new blocks */
     struct ka_store_commit_stats cs;
@@ -950,6 +962,158 @@ Test(store, migrates_a_version_1_store, .init = setup, .fini = teardown, .timeou
     run_matrix(25, 31);
     cr_assert_eq(raw_int(db, "SELECT count(*) FROM blocks"), rows + 1);
     sqlite3_close(db);
+}
+
+/* ---- schema version 2 -> 3, bulk loads ---- */
+
+/* The rows of sql, columns joined with '|', one line per row. */
+static char *raw_dump(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *q;
+    struct ka_buf b;
+    ka_buf_init(&b, 0);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK, "%s", sql);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        for (int c = 0; c < sqlite3_column_count(q); c++) {
+            const char *t = (const char *)sqlite3_column_text(q, c);
+            cr_assert_eq(ka_buf_puts(&b, t ? t : "NULL"), 0);
+            cr_assert_eq(ka_buf_putc(&b, '|'), 0);
+        }
+        cr_assert_eq(ka_buf_putc(&b, '\n'), 0);
+    }
+    sqlite3_finalize(q);
+    cr_assert_not_null(ka_buf_cstr(&b));
+    return b.p;
+}
+
+/* Version 3 keeps in ev_aid only each request's latest row, whose ranks column lists the
+ * request's stored stages. The migration computes ranks from the rows, exactly as the writer
+ * keeps it, and exactly-once holds across it. */
+Test(store, migrates_a_version_2_store, .init = setup, .fini = teardown, .timeout = 300)
+{
+    struct ka_store_commit_stats cs;
+    add_file("data/real/audit2rbac/history-501d132/demo.log");
+    add_gen(3000, 700); /* requests split over batches */
+    const char *const split[] = {ev_rc, ev_rr}; /* the latest stage first */
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(ka_store_add_line(st, split[i], strlen(split[i])), 0);
+        oracle_add(split[i], strlen(split[i]));
+        cr_assert_eq(ka_store_commit(st, NULL), 0);
+    }
+    oracle_finish();
+    ka_store_close(st);
+    st = NULL;
+    sqlite3 *db = raw_open();
+    static const char dump_sql[] = "SELECT id, latest, ranks FROM events ORDER BY id";
+    char *before = raw_dump(db, dump_sql);
+    cr_assert_gt(raw_int(db, "SELECT count(*) FROM events WHERE latest = 1 AND ranks = 10"), 0,
+                 "RequestReceived and ResponseComplete stored: bits 1 and 3");
+    raw_exec(db, "BEGIN");
+    raw_exec(db, sql_v3_to_v2);
+    raw_exec(db, "COMMIT");
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM pragma_table_info('events')"
+                             " WHERE name = 'ranks'"), 0);
+    struct ka_store *ro = NULL;
+    cr_assert_eq(ka_store_open(tmp, true, &ro), KA_EINVAL);
+    cr_assert(strstr(ka_store_errmsg(NULL), "version 2 needs a migration to version 3") != NULL,
+              "%s", ka_store_errmsg(NULL));
+    cr_assert_eq(ka_store_open(tmp, false, &st), 0, "%s", ka_store_errmsg(NULL));
+    cr_assert_eq(raw_int(db, "PRAGMA user_version"), 3);
+    char *after = raw_dump(db, dump_sql);
+    cr_assert_str_eq(after, before);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'ev_aid'"
+                             " AND sql LIKE '%WHERE latest = 1'"), 1);
+    free(before);
+    free(after);
+    run_matrix(25, 31);
+    /* everything again, and the earlier stage of the split request once more: duplicates */
+    size_t n = n_evs;
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(ka_store_add_line(st, evs[i].line, evs[i].n), 0);
+    cr_assert_eq(ka_store_add_line(st, ev_rr, strlen(ev_rr)), 0);
+    cr_assert_eq(ka_store_commit(st, &cs), 0);
+    cr_assert_eq(cs.inserted, 0);
+    cr_assert_eq(cs.duplicates, n + 1);
+    check_rows_and_flags();
+    sqlite3_close(db);
+}
+
+/* The first n lines of `kaudit gen` traffic (seed 17), canonical, without LF. */
+static char **gen_lines(size_t n)
+{
+    struct ka_gen *g;
+    struct ka_buf b;
+    struct ka_gen_opts go = {.seed = 17, .events = n};
+    char **lines = calloc(n, sizeof *lines);
+    size_t k = 0;
+    ka_buf_init(&b, 0);
+    cr_assert_eq(ka_gen_new(&go, &g), 0);
+    while (k < n && ka_gen_next(g, &b, NULL) == 0) {
+        lines[k++] = strndup(b.p, b.n - 1);
+        ka_buf_reset(&b);
+    }
+    cr_assert_eq(k, n);
+    ka_gen_free(g);
+    ka_buf_free(&b);
+    return lines;
+}
+
+/* Adds lines[from, to) to w in pipelined batches of 1000, then waits for them. */
+static void bulk_add(struct ka_store *w, char **lines, size_t from, size_t to,
+                     struct ka_store_commit_stats *cs)
+{
+    for (size_t i = from; i < to; i++) {
+        cr_assert_eq(ka_store_add_line(w, lines[i], strlen(lines[i])), 0);
+        oracle_add(lines[i], strlen(lines[i]));
+        if (ka_store_pending(w) >= 1000)
+            cr_assert_eq(ka_store_commit_async(w), 0);
+    }
+    cr_assert_eq(ka_store_commit_async(w), 0);
+    cr_assert_eq(ka_store_sync(w, cs), 0);
+}
+
+/*
+ * A bulk load (opts.bulk, as `kaudit index` opens the store) writes several batches in one
+ * transaction, committed by ka_store_sync at the latest, and skips the stage lookups of keys
+ * it never stored, which is exact only while it is the store's only writer: events that
+ * another writer stored in between are still found to be duplicates.
+ */
+Test(store, bulk_load_spans_batches_and_sees_other_writers, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+    struct ka_store_opts o;
+    struct ka_store *w;
+    struct ka_store_commit_stats cs;
+    char path[4096];
+    char **lines = gen_lines(9000);
+    ka_store_opts_default(&o);
+    o.bulk = true;
+    snprintf(path, sizeof path, "%s/store/kaudit.db", tmp);
+    cr_assert_eq(ka_store_open_path(path, &o, &w), 0);
+    bulk_add(w, lines, 0, 4000, &cs);
+    cr_assert_eq(cs.inserted, 4000);
+    sqlite3 *db = raw_open(); /* another connection sees what sync returned */
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM events"), 4000);
+    /* another writer stores the next 2000 */
+    for (size_t i = 4000; i < 6000; i++) {
+        cr_assert_eq(ka_store_add_line(st, lines[i], strlen(lines[i])), 0);
+        oracle_add(lines[i], strlen(lines[i]));
+    }
+    cr_assert_eq(ka_store_commit(st, &cs), 0);
+    cr_assert_eq(cs.inserted, 2000);
+    /* the bulk load goes on from 3000: 3000 duplicates, a third of them the other writer's */
+    bulk_add(w, lines, 3000, 9000, &cs);
+    cr_assert_eq(cs.inserted, 3000);
+    cr_assert_eq(cs.duplicates, 3000);
+    cr_assert_eq(raw_int(db, "SELECT count(*) FROM events"), 9000);
+    sqlite3_close(db);
+    ka_store_close(w);
+    oracle_finish();
+    check_rows_and_flags();
+    run_matrix(11, 19);
+    for (size_t i = 0; i < 9000; i++)
+        free(lines[i]);
+    free(lines);
 }
 
 /* ---- blocks: retention, events without an auditID ---- */
