@@ -198,6 +198,9 @@ struct ka_serve_cfg {
     bool store_enabled;
     long long store_max_age_ms;
     unsigned long long store_max_size;
+    unsigned long long store_cache_size; /* SQLite page cache of the store consumer */
+    long long store_batch_events;        /* events per store transaction */
+    unsigned long long store_batch_size; /* or bytes of events, whichever comes first */
     bool detect_enabled;
     struct ka_cfg_strs detect_rules;
     int detect_min_priority; /* index in ka_cfg_priority_choices: Falco's priorities, most

@@ -58,6 +58,9 @@ static int start_store(struct serve_consumers *c, const struct ka_serve_cfg *sc,
 {
     struct ka_store_consumer_opts so = {.max_age_sec = sc->store_max_age_ms / 1000,
                                         .max_bytes = sc->store_max_size,
+                                        .batch_events = (size_t)sc->store_batch_events,
+                                        .batch_bytes = (size_t)sc->store_batch_size,
+                                        .cache_mb = (unsigned)(sc->store_cache_size >> 20),
                                         .log = o->log,
                                         .log_ud = o->log_ud};
     int rc = ka_store_consumer_start(j, sc->data_dir, &so, &c->store);

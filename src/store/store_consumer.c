@@ -13,12 +13,14 @@
  * is counted and skipped (the journal only holds events the collector accepted). Retention
  * runs every retain_every_sec.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "kaudit/store.h"
@@ -33,6 +35,7 @@ struct ka_store_consumer {
     pthread_mutex_t mu;
     struct ka_store_consumer_stats stats;
     size_t max_events;           /* the batch grows up to this while the writer is busy */
+    size_t fill_bytes;           /* bytes of the lines in the batch being filled */
     bool inflight;               /* a batch handed to the writer, not yet confirmed */
     struct ka_cursor_pos inflight_pos; /* the journal position after its last line */
     struct ka_cursor_pos fill_pos;     /* the position after the last line added */
@@ -109,6 +112,7 @@ static int flush(struct ka_store_consumer *c)
         return rc;
     c->inflight = true;
     c->inflight_pos = pos;
+    c->fill_bytes = 0;
     return KA_OK;
 }
 
@@ -131,6 +135,8 @@ static bool add_line(struct ka_store_consumer *c, const struct ka_tail_rec *rec)
     if (rc == KA_ETOOBIG && ka_store_pending(c->st) > 0)
         return false;
     ka_cursor_tell(c->cur, &c->fill_pos);
+    if (!rc)
+        c->fill_bytes += rec->len;
     pthread_mutex_lock(&c->mu);
     c->stats.events++;
     if (rc)
@@ -178,8 +184,9 @@ static void *run(void *arg)
     while (!atomic_load(&c->stop)) {
         size_t n = ka_store_pending(c->st);
         /* Full or old enough, and the writer is free; or too large to wait any longer. */
-        bool due = n >= c->o.batch_events || mono_ms() - first >= c->o.batch_ms;
-        if (n && (failing || held || n >= c->max_events ||
+        bool due = n >= c->o.batch_events || c->fill_bytes >= c->o.batch_bytes ||
+                   mono_ms() - first >= c->o.batch_ms;
+        if (n && (failing || held || n >= c->max_events || c->fill_bytes >= c->o.batch_bytes / 4 * 7 ||
                   (due && !ka_store_in_flight(c->st)))) {
             failing = flush(c) != 0;
             if (failing) {
@@ -212,6 +219,22 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* ka_store_open with a page cache of cache_mb: the collector keeps its memory small. */
+static int open_store(const char *data_dir, unsigned cache_mb, struct ka_store **out)
+{
+    char dir[4096], path[4096 + 16];
+    struct ka_store_opts so;
+    ka_store_opts_default(&so);
+    so.cache_mb = cache_mb;
+    *out = NULL;
+    if (snprintf(dir, sizeof dir, "%s/store", data_dir) >= (int)sizeof dir)
+        return KA_ETOOBIG;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return KA_EIO;
+    snprintf(path, sizeof path, "%s/kaudit.db", dir);
+    return ka_store_open_path(path, &so, out);
+}
+
 int ka_store_consumer_start(struct ka_journal *j, const char *data_dir,
                             const struct ka_store_consumer_opts *o,
                             struct ka_store_consumer **out)
@@ -223,14 +246,16 @@ int ka_store_consumer_start(struct ka_journal *j, const char *data_dir,
         c->o = *o;
     if (!c->o.batch_events || c->o.batch_events > KA_STORE_MAX_BATCH / 2)
         c->o.batch_events = c->o.batch_events ? KA_STORE_MAX_BATCH / 2 : 4096;
+    if (!c->o.batch_bytes)
+        c->o.batch_bytes = 4u << 20;
     if (c->o.batch_ms <= 0)
         c->o.batch_ms = 200;
-    c->max_events = c->o.batch_events * 8 < KA_STORE_MAX_BATCH / 2 ? c->o.batch_events * 8
+    c->max_events = c->o.batch_events * 2 < KA_STORE_MAX_BATCH / 2 ? c->o.batch_events * 2
                                                                    : KA_STORE_MAX_BATCH / 2;
     if (c->o.retain_every_sec <= 0)
         c->o.retain_every_sec = 60;
     pthread_mutex_init(&c->mu, NULL);
-    int rc = ka_store_open(data_dir, false, &c->st);
+    int rc = open_store(data_dir, c->o.cache_mb ? c->o.cache_mb : 8, &c->st);
     rc = rc ? rc : ka_cursor_open(j, "store", &c->cur);
     if (rc == 0 && pthread_create(&c->th, NULL, run, c) != 0)
         rc = KA_ENOMEM;
