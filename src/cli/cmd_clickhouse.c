@@ -151,6 +151,12 @@ static int cq_parse(int argc, char **argv, struct cq *a)
     for (size_t i = 0; i < d.n; i++)
         fprintf(stderr, "kaudit clickhouse: %s\n", d.v[i].msg);
     ka_diag_free(&d);
+    /* --clickhouse, the shared filter set's name for the same URL, means --url here */
+    if (rc == 0 && a->f.clickhouse && a->url && strcmp(a->f.clickhouse, a->url) != 0) {
+        fprintf(stderr, "kaudit clickhouse: --url and --clickhouse name different tables\n");
+        rc = KA_EINVAL;
+    }
+    if (!a->url) a->url = a->f.clickhouse;
     if (rc == 0 && (!a->url || optind < argc || a->f.nfiles || a->f.store)) rc = KA_EINVAL;
     return rc;
 }

@@ -137,5 +137,16 @@ elif ! grep -q "HTTP 404\|HTTP 500\|doesn't exist" "$T/e.err"; then
   fail=$((fail + 1)); echo "FAIL: missing table: $(cat "$T/e.err")"
 else pass=$((pass + 1)); fi
 
+# `kaudit clickhouse query --clickhouse URL` names the table like --url; two different URLs are refused.
+"$KAUDIT" query --verb delete -o jsonl --no-backups --file "$T/all.log" > "$T/f.out" 2>/dev/null
+if "$KAUDIT" clickhouse query --clickhouse "$URL" --verb delete -o jsonl > "$T/c.out" 2>"$T/c.err" &&
+   cmp -s "$T/f.out" "$T/c.out"; then pass=$((pass + 1))
+else fail=$((fail + 1)); echo "FAIL: clickhouse query --clickhouse: $(head -c 300 "$T/c.err")"; fi
+if "$KAUDIT" clickhouse query --url "$URL" --clickhouse "$URL&x=1" > /dev/null 2>"$T/e.err"; then
+  fail=$((fail + 1)); echo "FAIL: --url and a different --clickhouse were accepted"
+elif ! grep -q "name different tables" "$T/e.err"; then
+  fail=$((fail + 1)); echo "FAIL: --url/--clickhouse conflict: $(cat "$T/e.err")"
+else pass=$((pass + 1)); fi
+
 echo "query_clickhouse: $pass passed, $fail failed"
 [ $fail -eq 0 ]
