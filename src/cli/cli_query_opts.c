@@ -263,29 +263,35 @@ static int store_row(void *ud, const struct ka_event *ev, const char *line, size
     return cb->fn(cb->ud, ev);
 }
 
+const char *ka_cqo_store_dir(const struct ka_cqo *o, const char *prog, struct ka_cfg **cfg)
+{
+    if (o->store)
+        return o->store;
+    if (!o->config)
+        return "./kaudit-data";
+    struct ka_diag d = {0};
+    int rc = ka_cfg_new(ka_cfg_serve_keys, &d, cfg);
+    if (rc == 0)
+        rc = ka_cfg_load_file(*cfg, o->config, &d);
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "%s: %s\n", prog, d.v[i].msg);
+    ka_diag_free(&d);
+    const char *cd = rc == 0 ? ka_cfg_str(*cfg, "server.data_dir") : NULL;
+    if (rc)
+        return NULL;
+    return cd && *cd ? cd : "./kaudit-data";
+}
+
 static int run_store(const struct ka_cqo *o, const char *prog, struct rowcb *cb)
 {
     struct ka_cfg *cfg = NULL;
-    const char *dir = o->store ? o->store : "./kaudit-data";
-    struct ka_diag d = {0};
-    int ex = 0;
-    if (!o->store && o->config) {
-        int rc = ka_cfg_new(ka_cfg_serve_keys, &d, &cfg);
-        if (rc == 0)
-            rc = ka_cfg_load_file(cfg, o->config, &d);
-        for (size_t i = 0; i < d.n; i++)
-            fprintf(stderr, "%s: %s\n", prog, d.v[i].msg);
-        const char *cd = rc == 0 ? ka_cfg_str(cfg, "server.data_dir") : NULL;
-        if (rc)
-            ex = KA_EXIT_USAGE;
-        else if (cd && *cd)
-            dir = cd;
-    }
-    ka_diag_free(&d);
+    const char *dir = ka_cqo_store_dir(o, prog, &cfg);
+    int ex = dir ? 0 : KA_EXIT_USAGE;
     struct ka_store *st = NULL;
-    if (ex == 0 && ka_store_open(dir, true, &st)) {
-        fprintf(stderr, "%s: cannot open the store in %s (index logs with `kaudit index`, or "
-                        "read them with --file)\n", prog, dir);
+    int orc = ex == 0 ? ka_store_open(dir, true, &st) : 0;
+    if (orc) {
+        fprintf(stderr, "%s: cannot open the store in %s: %s%s\n", prog, dir, ka_store_errmsg(NULL),
+                orc == KA_ENOENT ? " (index logs with `kaudit index`, or read them with --file)" : "");
         ex = KA_EXIT_USAGE;
     }
     if (ex == 0) {

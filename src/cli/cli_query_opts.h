@@ -50,6 +50,12 @@ int ka_cqo_opt(struct ka_cqo *o, int c, char *val, int64_t now, struct ka_diag *
  * (room for n_cmd + KA_CQO_N_LONG + 1 entries). */
 void ka_cqo_options(const struct option *cmd, struct option *out);
 
+struct ka_cfg;
+/* The store's data directory: --store, else server.data_dir of --config, else ./kaudit-data.
+ * *cfg (free it with ka_cfg_free) holds the loaded configuration the answer may point into.
+ * NULL when --config cannot be loaded (the reasons are printed prefixed by prog). */
+const char *ka_cqo_store_dir(const struct ka_cqo *o, const char *prog, struct ka_cfg **cfg);
+
 /* Called for each row in row order; a non-zero return stops and becomes the exit code. */
 typedef int (*ka_cqo_row_fn)(void *ud, const struct ka_event *ev);
 

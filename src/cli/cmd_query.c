@@ -25,14 +25,8 @@
 #include "kaudit/query.h"
 #include "kaudit/tail.h"
 
-#if defined(__has_include)
-#if __has_include("kaudit/store.h")
 #include "kaudit/store.h"
-#define KA_HAVE_STORE 1
-#endif
-#endif
 
-#define MAX_FILES 4096
 #define FLUSH_AT (1u << 20)
 
 static const char usage_query[] =
@@ -74,65 +68,29 @@ static const char usage_query[] =
     "Exit: 0 success, 1 usage or input error, 2 internal error, 3 some lines were bad.\n";
 
 struct qopts {
-    struct ka_query q;
+    struct ka_cqo f; /* the filters and sources shared with the views (cli_query_opts.h) */
     struct ka_qout_opts o;
-    char *files[MAX_FILES];
-    int nfiles;
-    const char *follow, *store, *config, *color, *clickhouse;
-    int no_backups;
-    bool top_n_set;
+    const char *follow, *color;
 };
 
+/* kaudit query's own options; the shared filters and sources are ka_cqo_long. */
 enum {
-    OPT_AS = 256, OPT_GROUP, OPT_VERB, OPT_NAME, OPT_CODE, OPT_DECISION, OPT_SRCIP, OPT_UA,
-    OPT_CLUSTER, OPT_GREP, OPT_STAGE, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_COUNT, OPT_TOP,
-    OPT_TOPN, OPT_HIST, OPT_COLOR, OPT_FILE, OPT_STORE, OPT_CONFIG, OPT_NOBACKUPS, OPT_CLICKHOUSE
+    OPT_STAGE = 256, OPT_LIMIT, OPT_COUNT, OPT_TOP, OPT_TOPN, OPT_HIST, OPT_COLOR
 };
 
-static const struct option long_opts[] = {
-    {"user", required_argument, 0, 'u'},       {"as", required_argument, 0, OPT_AS},
-    {"group", required_argument, 0, OPT_GROUP}, {"verb", required_argument, 0, OPT_VERB},
-    {"resource", required_argument, 0, 'r'},   {"namespace", required_argument, 0, 'n'},
-    {"name", required_argument, 0, OPT_NAME},  {"code", required_argument, 0, OPT_CODE},
-    {"decision", required_argument, 0, OPT_DECISION},
-    {"source-ip", required_argument, 0, OPT_SRCIP},
-    {"user-agent", required_argument, 0, OPT_UA},
-    {"cluster", required_argument, 0, OPT_CLUSTER}, {"grep", required_argument, 0, OPT_GREP},
-    {"stage", required_argument, 0, OPT_STAGE},  {"since", required_argument, 0, OPT_SINCE},
-    {"until", required_argument, 0, OPT_UNTIL},  {"limit", required_argument, 0, OPT_LIMIT},
+static const struct option own_opts[] = {
+    {"stage", required_argument, 0, OPT_STAGE},  {"limit", required_argument, 0, OPT_LIMIT},
     {"output", required_argument, 0, 'o'},       {"count", no_argument, 0, OPT_COUNT},
     {"top", required_argument, 0, OPT_TOP},      {"top-n", required_argument, 0, OPT_TOPN},
     {"histogram", required_argument, 0, OPT_HIST},
-    {"color", required_argument, 0, OPT_COLOR},  {"file", required_argument, 0, OPT_FILE},
-    {"follow", required_argument, 0, 'f'},       {"store", required_argument, 0, OPT_STORE},
-    {"config", required_argument, 0, OPT_CONFIG},
-    {"no-backups", no_argument, 0, OPT_NOBACKUPS}, {"help", no_argument, 0, 'h'},
-    {"clickhouse", required_argument, 0, OPT_CLICKHOUSE},
-    {0, 0, 0, 0}};
+    {"color", required_argument, 0, OPT_COLOR},  {"follow", required_argument, 0, 'f'},
+    {"help", no_argument, 0, 'h'},               {0, 0, 0, 0}};
+#define N_OWN_OPTS (sizeof own_opts / sizeof own_opts[0] - 1)
 
-static int filter_opt(struct qopts *qo, int c, const char *v, int64_t now, struct ka_diag *d)
+/* -u, -r, -n: the short forms of shared options. */
+static int short_to_shared(int c)
 {
-    struct ka_query *q = &qo->q;
-    switch (c) {
-    case 'u': return ka_query_add_users(q, v, d);
-    case OPT_AS: return ka_query_add_as(q, v, d);
-    case OPT_GROUP: return ka_query_add_groups(q, v, d);
-    case OPT_VERB: return ka_query_add_verbs(q, v, d);
-    case 'r': return ka_query_add_resources(q, v, d);
-    case 'n': return ka_query_add_namespaces(q, v, d);
-    case OPT_NAME: return ka_query_add_names(q, v, d);
-    case OPT_CODE: return ka_query_add_codes(q, v, d);
-    case OPT_DECISION: return ka_query_set_decision(q, v, d);
-    case OPT_SRCIP: return ka_query_add_source_ips(q, v, d);
-    case OPT_UA: return ka_query_add_user_agents(q, v, d);
-    case OPT_CLUSTER: return ka_query_add_clusters(q, v, d);
-    case OPT_GREP: return ka_query_add_grep(q, v, d);
-    case OPT_STAGE: return ka_query_set_stage(q, v, d);
-    case OPT_SINCE: return ka_query_set_since(q, v, now, d);
-    case OPT_UNTIL: return ka_query_set_until(q, v, now, d);
-    case OPT_LIMIT: return ka_query_set_limit(q, v, d);
-    default: return 1; /* not a filter */
-    }
+    return c == 'u' ? KA_CQO_USER : c == 'r' ? KA_CQO_RESOURCE : c == 'n' ? KA_CQO_NAMESPACE : c;
 }
 
 static int output_opt(struct qopts *qo, int c, const char *v, struct ka_diag *d)
@@ -145,6 +103,8 @@ static int output_opt(struct qopts *qo, int c, const char *v, struct ka_diag *d)
             return 0;
         ka_diag_add(d, KA_SEV_ERROR, "-o: \"%s\": expected table, wide, json, jsonl or csv", v);
         return KA_EINVAL;
+    case OPT_STAGE: return ka_query_set_stage(&qo->f.q, v, d);
+    case OPT_LIMIT: return ka_query_set_limit(&qo->f.q, v, d);
     case OPT_COUNT: qo->o.count = true; return 0;
     case OPT_TOP:
         if (ka_qfield_parse_list(v, qo->o.top, KA_QOUT_MAX_TOP_FIELDS, &qo->o.n_top) == 0)
@@ -175,18 +135,7 @@ static int output_opt(struct qopts *qo, int c, const char *v, struct ka_diag *d)
 static int source_opt(struct qopts *qo, int c, char *v, struct ka_diag *d)
 {
     switch (c) {
-    case OPT_FILE:
-        if (qo->nfiles == MAX_FILES) {
-            ka_diag_add(d, KA_SEV_ERROR, "--file: more than %d paths", MAX_FILES);
-            return KA_ETOOBIG;
-        }
-        qo->files[qo->nfiles++] = v;
-        return 0;
     case 'f': qo->follow = v; return 0;
-    case OPT_STORE: qo->store = v; return 0;
-    case OPT_CONFIG: qo->config = v; return 0;
-    case OPT_CLICKHOUSE: qo->clickhouse = v; return 0;
-    case OPT_NOBACKUPS: qo->no_backups = 1; return 0;
     case OPT_COLOR:
         if (strcmp(v, "auto") != 0 && strcmp(v, "always") != 0 && strcmp(v, "never") != 0) {
             ka_diag_add(d, KA_SEV_ERROR, "--color: \"%s\": expected auto, always or never", v);
@@ -210,8 +159,10 @@ static int parse_args(int argc, char **argv, struct qopts *qo)
     struct ka_diag d = {0};
     int64_t now = (int64_t)time(NULL);
     int c, rc = 0;
+    struct option all[N_OWN_OPTS + KA_CQO_N_LONG + 1];
+    ka_cqo_options(own_opts, all);
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "u:r:n:o:f:h", long_opts, NULL)) != -1) {
+    while (rc == 0 && (c = getopt_long(argc, argv, "u:r:n:o:f:h", all, NULL)) != -1) {
         if (c == 'h') {
             fputs(usage_query, stdout);
             return -1;
@@ -220,26 +171,26 @@ static int parse_args(int argc, char **argv, struct qopts *qo)
             fputs(usage_query, stderr);
             return KA_EXIT_USAGE;
         }
-        rc = filter_opt(qo, c, optarg, now, &d);
+        rc = ka_cqo_opt(&qo->f, short_to_shared(c), optarg, now, &d);
         if (rc == 1)
             rc = output_opt(qo, c, optarg, &d);
         if (rc == 1)
             rc = source_opt(qo, c, optarg, &d);
     }
     for (; rc == 0 && optind < argc; optind++) {
-        if (qo->nfiles == 0 || qo->nfiles == MAX_FILES) {
+        if (qo->f.nfiles == 0 || qo->f.nfiles == KA_CQO_MAX_FILES) {
             ka_diag_add(&d, KA_SEV_ERROR, "unexpected argument \"%s\" (paths go after --file)",
                         argv[optind]);
             rc = KA_EINVAL;
         } else {
-            qo->files[qo->nfiles++] = argv[optind];
+            qo->f.files[qo->f.nfiles++] = argv[optind];
         }
     }
-    if (rc == 0 && qo->follow && qo->nfiles) {
+    if (rc == 0 && qo->follow && qo->f.nfiles) {
         ka_diag_add(&d, KA_SEV_ERROR, "--follow and --file cannot be combined");
         rc = KA_EINVAL;
     }
-    if (rc == 0 && qo->clickhouse && (qo->follow || qo->nfiles || qo->store)) {
+    if (rc == 0 && qo->f.clickhouse && (qo->follow || qo->f.nfiles || qo->f.store)) {
         ka_diag_add(&d, KA_SEV_ERROR, "--clickhouse cannot be combined with --file, --follow "
                     "or --store");
         rc = KA_EINVAL;
@@ -437,11 +388,11 @@ static unsigned long long file_size(const char *path)
 
 static int expand_files(const struct qopts *qo, struct ka_logset *set)
 {
-    struct ka_logset_opts lo = {.no_backups = qo->no_backups};
-    for (int i = 0; i < qo->nfiles; i++) {
-        int rc = ka_logset_expand(qo->files[i], &lo, set);
+    struct ka_logset_opts lo = {.no_backups = qo->f.no_backups};
+    for (int i = 0; i < qo->f.nfiles; i++) {
+        int rc = ka_logset_expand(qo->f.files[i], &lo, set);
         if (rc) {
-            fprintf(stderr, "kaudit query: %s: %s\n", qo->files[i],
+            fprintf(stderr, "kaudit query: %s: %s\n", qo->f.files[i],
                     rc == KA_EIO ? strerror(errno) : ka_strerror(rc));
             return KA_EXIT_USAGE;
         }
@@ -496,7 +447,7 @@ static int run_files(const struct qopts *qo, struct sink *sk)
     struct ka_logset set = {0};
     struct scan s;
     int ex = expand_files(qo, &set);
-    if (ex == 0 && scan_init(&s, &qo->q)) {
+    if (ex == 0 && scan_init(&s, &qo->f.q)) {
         fprintf(stderr, "kaudit query: out of memory\n");
         ka_logset_free(&set);
         return KA_EXIT_INTERNAL;
@@ -553,7 +504,7 @@ static int run_follow(const struct qopts *qo, struct sink *sk)
     }
     uint64_t shown = 0;
     int ex = 0;
-    while (ex == 0 && !stop_follow && (!qo->q.limit || shown < qo->q.limit)) {
+    while (ex == 0 && !stop_follow && (!qo->f.q.limit || shown < qo->f.q.limit)) {
         struct ka_tail_rec r;
         rc = ka_tail_next(t, &r, 500);
         if (rc < 0) {
@@ -568,9 +519,9 @@ static int run_follow(const struct qopts *qo, struct sink *sk)
         if (ka_event_scan(r.line, r.len, NULL, &ev, &e))
             continue;
         bool final = ev.stage_v == KA_STAGE_RESPONSE_COMPLETE || ev.stage_v == KA_STAGE_PANIC;
-        if (qo->q.stage_mode == KA_QSTAGE_REQUESTS && !final)
+        if (qo->f.q.stage_mode == KA_QSTAGE_REQUESTS && !final)
             continue;
-        if (!ka_query_match(&qo->q, &ev, r.line, r.len) || !ka_query_stage_ok(&qo->q, &ev))
+        if (!ka_query_match(&qo->f.q, &ev, r.line, r.len) || !ka_query_stage_ok(&qo->f.q, &ev))
             continue;
         shown++;
         ex = sink_event(sk, &ev);
@@ -583,26 +534,6 @@ static int run_follow(const struct qopts *qo, struct sink *sk)
 
 /* ---- store ---- */
 
-static const char *store_dir(const struct qopts *qo, struct ka_cfg **cfg)
-{
-    if (qo->store)
-        return qo->store;
-    if (qo->config) {
-        struct ka_diag d = {0};
-        int rc = ka_cfg_new(ka_cfg_serve_keys, &d, cfg);
-        if (rc == 0)
-            rc = ka_cfg_load_file(*cfg, qo->config, &d);
-        print_diag(&d);
-        ka_diag_free(&d);
-        const char *dir = rc == 0 ? ka_cfg_str(*cfg, "server.data_dir") : NULL;
-        if (rc)
-            return NULL;
-        if (dir && *dir)
-            return dir;
-    }
-    return "./kaudit-data";
-}
-
 /* A row of the store or of ClickHouse. */
 static int line_row(void *ud, const struct ka_event *ev, const char *line, size_t len)
 {
@@ -613,10 +544,9 @@ static int line_row(void *ud, const struct ka_event *ev, const char *line, size_
 
 static int run_clickhouse(const struct qopts *qo, struct sink *sk)
 {
-    return ka_cqo_run_clickhouse(qo->clickhouse, &qo->q, "kaudit query", line_row, sk);
+    return ka_cqo_run_clickhouse(qo->f.clickhouse, &qo->f.q, "kaudit query", line_row, sk);
 }
 
-#ifdef KA_HAVE_STORE
 /* The store's names of the --top fields it can group by exactly (NULL: count the rows). */
 static const char *store_field(enum ka_qfield f)
 {
@@ -648,11 +578,11 @@ static int store_aggregate(struct ka_store *st, const struct qopts *qo, struct s
     const struct ka_qout_opts *o = &qo->o;
     if (o->n_top == 1 && o->hist_sec <= 0) {
         const char *f = store_field(o->top[0]);
-        return f ? ka_store_top(st, &qo->q, f, top_group, sk) : KA_ENOENT;
+        return f ? ka_store_top(st, &qo->f.q, f, top_group, sk) : KA_ENOENT;
     }
     if (o->count && o->n_top == 0 && o->hist_sec <= 0) {
         uint64_t n = 0;
-        int rc = ka_store_count(st, &qo->q, &n);
+        int rc = ka_store_count(st, &qo->f.q, &n);
         return rc ? rc : ka_qout_add_count(sk->out, n);
     }
     return KA_ENOENT;
@@ -661,7 +591,7 @@ static int store_aggregate(struct ka_store *st, const struct qopts *qo, struct s
 static int run_store(const struct qopts *qo, struct sink *sk)
 {
     struct ka_cfg *cfg = NULL;
-    const char *dir = store_dir(qo, &cfg);
+    const char *dir = ka_cqo_store_dir(&qo->f, "kaudit query", &cfg);
     struct ka_store *st = NULL;
     int ex = 0;
     if (!dir) {
@@ -675,7 +605,7 @@ static int run_store(const struct qopts *qo, struct sink *sk)
     } else {
         int rc = store_aggregate(st, qo, sk);
         if (rc == KA_ENOENT)
-            rc = ka_store_query(st, &qo->q, line_row, sk);
+            rc = ka_store_query(st, &qo->f.q, line_row, sk);
         if (rc < 0) {
             fprintf(stderr, "kaudit query: store: %s\n", ka_strerror(rc));
             ex = KA_EXIT_INTERNAL;
@@ -687,24 +617,12 @@ static int run_store(const struct qopts *qo, struct sink *sk)
     ka_cfg_free(cfg);
     return ex;
 }
-#else
-static int run_store(const struct qopts *qo, struct sink *sk)
-{
-    struct ka_cfg *cfg = NULL;
-    const char *dir = store_dir(qo, &cfg);
-    (void)sk;
-    fprintf(stderr, "kaudit query: the store (%s) is not available in this build; read raw "
-                    "logs with --file PATH\n", dir ? dir : "?");
-    ka_cfg_free(cfg);
-    return KA_EXIT_USAGE;
-}
-#endif
 
 int ka_cmd_query(int argc, char **argv)
 {
     struct qopts qo;
     memset(&qo, 0, sizeof qo);
-    ka_query_init(&qo.q);
+    ka_cqo_init(&qo.f);
     int ex = parse_args(argc, argv, &qo);
     struct sink sk = {0};
     if (ex == 0) {
@@ -721,8 +639,8 @@ int ka_cmd_query(int argc, char **argv)
     }
     if (ex == 0)
         ex = qo.follow       ? run_follow(&qo, &sk)
-             : qo.clickhouse ? run_clickhouse(&qo, &sk)
-             : qo.nfiles     ? run_files(&qo, &sk)
+             : qo.f.clickhouse ? run_clickhouse(&qo, &sk)
+             : qo.f.nfiles     ? run_files(&qo, &sk)
                              : run_store(&qo, &sk);
     if (sk.out && (ex == 0 || ex == KA_EXIT_BADLINES)) {
         int rc = ka_qout_finish(sk.out);
@@ -733,6 +651,6 @@ int ka_cmd_query(int argc, char **argv)
             ex = KA_EXIT_INTERNAL;
     }
     ka_qout_free(sk.out);
-    ka_query_free(&qo.q);
+    ka_cqo_free(&qo.f);
     return ex < 0 ? KA_EXIT_OK : ex;
 }
