@@ -8,20 +8,11 @@ KAUDIT=${1:?kaudit binary}; N=${2:-200000}
 SERVER=$(command -v clickhouse-server || echo /usr/sbin/clickhouse-server)
 T=$(mktemp -d); SP=; KP=
 trap '[ -n "$KP" ] && kill $KP 2>/dev/null; [ -n "$SP" ] && kill $SP 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-HP=$(port); TP=$(port); mkdir -p "$T/ch/data" "$T/ch/tmp" "$T/ch/log" "$T/journal"
-cat > "$T/ch/config.xml" <<XML
-<?xml version="1.0"?>
-<yandex><logger><level>warning</level><log>$T/ch/log/s.log</log><errorlog>$T/ch/log/e.log</errorlog></logger>
-<listen_host>127.0.0.1</listen_host><http_port>$HP</http_port><tcp_port>$TP</tcp_port>
-<path>$T/ch/data/</path><tmp_path>$T/ch/tmp/</tmp_path><users_config>$T/ch/users.xml</users_config>
-<default_profile>default</default_profile><default_database>default</default_database>
-<mark_cache_size>5368709120</mark_cache_size></yandex>
-XML
-echo '<?xml version="1.0"?><yandex><profiles><default/></profiles><users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users><quotas><default/></quotas></yandex>' > "$T/ch/users.xml"
-"$SERVER" --config-file="$T/ch/config.xml" >/dev/null 2>&1 & SP=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HP/?query=SELECT%201" >/dev/null && break; sleep 0.1; done
-q() { curl -sS "http://127.0.0.1:$HP/" --data-binary "$1"; }
+. "$(dirname "$0")/../tests/util/clickhouse.sh"
+CH_SERVER=$SERVER
+ch_setup "$T"; HP=$CH_HP; TP=$CH_TP; mkdir -p "$T/journal"
+ch_start; SP=$CH_PID
+q() { ch_q "$1"; }
 now() { date +%s.%N; }
 "$KAUDIT" gen --seed 1 --events "$N" -o "$T/ev.log"
 echo "events: $N ($(du -m "$T/ev.log" | cut -f1) MB), server $(q 'SELECT version()')"

@@ -14,43 +14,17 @@ T=$(mktemp -d); SP=; KP=
 cleanup() { [ -n "$KP" ] && kill -9 $KP 2>/dev/null; [ -n "$SP" ] && kill -9 $SP 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -20 "$T/ship.log" 2>/dev/null; exit 1; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-HP=$(port); TP=$(port)
-mkdir -p "$T/ch/data" "$T/ch/tmp" "$T/ch/log" "$T/journal"
+. "$(dirname "$0")/../util/clickhouse.sh"
+CH_SERVER=$SERVER
+TP=$(ch_port); CH_TP=$TP
+mkdir -p "$T/journal"
 # The test clusters the server ships, pointed at this server's TCP port.
 CLUSTERS=$(sed -n '/<test_shard_localhost>/,/<\/test_cluster_two_shards_localhost>/p' \
   /etc/clickhouse-server/config.xml 2>/dev/null | sed "s/<port>9000</<port>$TP</; s/localhost</127.0.0.1</")
 [ -n "$CLUSTERS" ] || CLUSTERS="<test_cluster_two_shards_localhost><shard><replica><host>127.0.0.1</host><port>$TP</port></replica></shard><shard><replica><host>127.0.0.1</host><port>$TP</port></replica></shard></test_cluster_two_shards_localhost>"
-cat > "$T/ch/config.xml" <<XML
-<?xml version="1.0"?>
-<yandex>
-  <logger><level>warning</level><log>$T/ch/log/server.log</log><errorlog>$T/ch/log/err.log</errorlog></logger>
-  <listen_host>127.0.0.1</listen_host>
-  <http_port>$HP</http_port><tcp_port>$TP</tcp_port>
-  <path>$T/ch/data/</path><tmp_path>$T/ch/tmp/</tmp_path>
-  <user_files_path>$T/ch/uf/</user_files_path><format_schema_path>$T/ch/fs/</format_schema_path>
-  <users_config>$T/ch/users.xml</users_config>
-  <default_profile>default</default_profile><default_database>default</default_database>
-  <mark_cache_size>5368709120</mark_cache_size>
-  <remote_servers>$CLUSTERS</remote_servers>
-</yandex>
-XML
-cat > "$T/ch/users.xml" <<XML
-<?xml version="1.0"?>
-<yandex>
-  <profiles><default/></profiles>
-  <users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
-  <quotas><default/></quotas>
-</yandex>
-XML
-start_server() {
-  # clickhouse-server runs as the invoking user (root in CI is accepted by 18.16).
-  "$SERVER" --config-file="$T/ch/config.xml" >"$T/ch/log/stdout" 2>&1 &
-  SP=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HP/?query=SELECT%201" >/dev/null && return 0; sleep 0.1; done
-  cat "$T/ch/log/err.log" "$T/ch/log/stdout" 2>/dev/null | tail -5; return 1
-}
-q() { curl -sS "http://127.0.0.1:$HP/" --data-binary "$1"; }
+ch_setup "$T" "<remote_servers>$CLUSTERS</remote_servers>"; HP=$CH_HP
+start_server() { ch_start || return 1; SP=$CH_PID; }
+q() { ch_q "$1"; }
 start_server || { echo "skip: clickhouse-server does not start here"; exit 77; }
 URL="clickhouse://127.0.0.1:$HP/kaudit?table=ev"
 OPTS=(--option batch_events=1000 --option batch_ms=300 --option backoff_max_ms=1000 --option concurrency=2 --retries 0)

@@ -17,34 +17,12 @@ command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
 T=$(mktemp -d); SP=
 cleanup() { [ -n "$SP" ] && kill -9 $SP 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-HP=$(port); TP=$(port)
-mkdir -p "$T/ch/data" "$T/ch/tmp" "$T/ch/log"
-cat > "$T/ch/config.xml" <<XML
-<?xml version="1.0"?>
-<yandex>
-  <logger><level>warning</level><log>$T/ch/log/server.log</log><errorlog>$T/ch/log/err.log</errorlog></logger>
-  <listen_host>127.0.0.1</listen_host>
-  <http_port>$HP</http_port><tcp_port>$TP</tcp_port>
-  <path>$T/ch/data/</path><tmp_path>$T/ch/tmp/</tmp_path>
-  <user_files_path>$T/ch/uf/</user_files_path><format_schema_path>$T/ch/fs/</format_schema_path>
-  <users_config>$T/ch/users.xml</users_config>
-  <default_profile>default</default_profile><default_database>default</default_database>
-  <mark_cache_size>5368709120</mark_cache_size>
-</yandex>
-XML
-cat > "$T/ch/users.xml" <<XML
-<?xml version="1.0"?>
-<yandex>
-  <profiles><default/></profiles>
-  <users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
-  <quotas><default/></quotas>
-</yandex>
-XML
-"$SERVER" --config-file="$T/ch/config.xml" >"$T/ch/log/stdout" 2>&1 & SP=$!
-for _ in $(seq 150); do curl -sf "http://127.0.0.1:$HP/?query=SELECT%201" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$HP/?query=SELECT%201" >/dev/null || { echo "FAIL: clickhouse-server did not start"; cat "$T/ch/log/err.log"; exit 1; }
-q() { curl -sS "http://127.0.0.1:$HP/" --data-binary "$1"; }
+. "$(dirname "$0")/../util/clickhouse.sh"
+CH_SERVER=$SERVER
+ch_setup "$T"; HP=$CH_HP
+ch_start || { echo "FAIL: clickhouse-server did not start"; exit 1; }
+SP=$CH_PID
+q() { ch_q "$1"; }
 URL="clickhouse://127.0.0.1:$HP/kq?table=ev"
 pass=0 fail=0
 
