@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "kaudit/webhook_client.h"
+#include "yaml_int.h"
 
 struct kc {
     const char *name, *dir;
@@ -415,27 +416,9 @@ static int finish_url(struct kc *k, struct fy_node *root)
 
 static int yaml_errors(struct kc *k, struct fy_diag *fd)
 {
-    void *it = NULL;
-    struct fy_diag_error *de;
-    int n = 0;
-    while ((de = fy_diag_errors_iterate(fd, &it)) != NULL) {
-        if (de->type < FYET_ERROR)
-            continue;
-        ka_diag_add(k->d, KA_SEV_ERROR, "%s:%d:%d: %s", k->name, de->line, de->column,
-                    de->msg ? de->msg : "YAML syntax error");
-        n++;
-    }
-    if (!n)
+    if (ka__yaml_report_errors(fd, k->name, k->d) == 0)
         ka_diag_add(k->d, KA_SEV_ERROR, "%s:1:1: YAML syntax error", k->name);
     return KA_ESYNTAX;
-}
-
-static void quiet_sink(struct fy_diag *d, void *user, const char *buf, size_t len)
-{
-    (void)d;
-    (void)user;
-    (void)buf;
-    (void)len;
 }
 
 int ka_kubeconfig_load(const char *buf, size_t n, const char *name, const char *dir,
@@ -444,15 +427,12 @@ int ka_kubeconfig_load(const char *buf, size_t n, const char *name, const char *
     struct kc k = {.name = name ? name : "kubeconfig", .dir = dir, .d = d};
     if (n > KA_KUBECONFIG_MAX)
         return kc_err(&k, NULL, KA_ETOOBIG, "larger than %u bytes", KA_KUBECONFIG_MAX);
-    struct fy_diag_cfg dc;
-    fy_diag_cfg_default(&dc);
-    dc.fp = NULL;
-    dc.output_fn = quiet_sink;
-    dc.colorize = false;
-    struct fy_diag *fd = fy_diag_create(&dc);
+    int urc = ka__yaml_check_utf8(k.name, buf, n, d);
+    if (urc)
+        return urc;
+    struct fy_diag *fd = ka__yaml_diag_new();
     if (!fd)
         return KA_ENOMEM;
-    fy_diag_set_collect_errors(fd, true);
     struct fy_parse_cfg pc = {.flags = FYPCF_QUIET, .diag = fd};
     struct fy_document *doc = fy_document_build_from_string(&pc, buf, n);
     int rc = KA_OK;

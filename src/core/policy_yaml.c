@@ -326,6 +326,19 @@ static bool looks_like_json(const char *buf, size_t n)
     return i < n && buf[i] == '{';
 }
 
+/* YAML and JSON are UTF-8 here (the apiserver's YAML reader refuses anything else), and
+   libfyaml 0.7 loops forever on some invalid bytes (e.g. "%\x8b"). */
+int ka__yaml_check_utf8(const char *name, const char *buf, size_t n, struct ka_diag *diag)
+{
+    size_t bad = ka__utf8_bad((const unsigned char *)buf, n);
+    if (bad >= n)
+        return KA_OK;
+    unsigned long l, c;
+    ka_linecol(buf, bad, &l, &c);
+    ka_diag_add(diag, KA_SEV_ERROR, "%s:%lu:%lu: invalid UTF-8", name, l, c);
+    return KA_ESYNTAX;
+}
+
 size_t ka__utf8_bad(const unsigned char *s, size_t n)
 {
     size_t i = 0;
@@ -356,15 +369,9 @@ int ka__yaml_tree(const char *name, const char *buf, size_t n, unsigned flags,
                   struct kap_arena *ar, struct ka_diag *diag, struct kap_pn **root)
 {
     (void)flags;
-    /* YAML and JSON are UTF-8 here (the apiserver's YAML reader refuses anything else), and
-       libfyaml 0.7 loops forever on some invalid bytes (e.g. "%\x8b"): check first. */
-    size_t bad = ka__utf8_bad((const unsigned char *)buf, n);
-    if (bad < n) {
-        unsigned long l, c;
-        ka_linecol(buf, bad, &l, &c);
-        ka_diag_add(diag, KA_SEV_ERROR, "%s:%lu:%lu: invalid UTF-8", name, l, c);
-        return KA_ESYNTAX;
-    }
+    int urc = ka__yaml_check_utf8(name, buf, n, diag);
+    if (urc)
+        return urc;
     struct tb t = {.name = name, .ar = ar, .diag = diag, .line = 1, .col = 1};
     struct fy_diag *fd = ka__yaml_diag_new();
     if (!fd)

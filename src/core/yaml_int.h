@@ -40,6 +40,9 @@ struct kap_pn {
  */
 /* Offset of the first byte of s that is not well-formed UTF-8 (RFC 3629), or n if none. */
 size_t ka__utf8_bad(const unsigned char *s, size_t n);
+/* KA_OK, or KA_ESYNTAX with "name:line:col: invalid UTF-8" in diag. Every YAML reader checks
+ * first: YAML is UTF-8 here, and libfyaml 0.7 loops forever on some invalid bytes. */
+int ka__yaml_check_utf8(const char *name, const char *buf, size_t n, struct ka_diag *diag);
 
 /*
  * A libfyaml diagnostic object that prints nothing and collects errors, for parsers whose

@@ -221,13 +221,9 @@ static int load_doc(struct kd_ld *l, struct fy_document *doc)
 int kd_load_yaml(struct ka_detect *d, const struct kd_file *f, struct ka_diag *diag)
 {
     struct kd_ld l = {.d = d, .f = f, .diag = diag};
-    size_t bad = ka__utf8_bad((const unsigned char *)f->buf, f->n);
-    if (bad < f->n) {
-        unsigned long line, col;
-        ka_linecol(f->buf, bad, &line, &col);
-        ka_diag_add(diag, KA_SEV_ERROR, "%s:%lu:%lu: invalid UTF-8", f->name, line, col);
-        return KA_ESYNTAX;
-    }
+    int urc = ka__yaml_check_utf8(f->name, f->buf, f->n, diag);
+    if (urc)
+        return urc;
     struct fy_diag *fd = ka__yaml_diag_new();
     if (!fd)
         return KA_ENOMEM;

@@ -217,4 +217,8 @@ Test(kubeconfig, errors_with_line_col)
     expect_error("clusters:\n- cluster: {server: http://h}\nusers:\n- user: {token: t, username: u}\n",
                  KA_EINVAL, "not both");
     expect_error("clusters: [\n", KA_ESYNTAX, "kc.yaml:");
+    /* checked before libfyaml, which loops forever on some invalid bytes after a % */
+    expect_error("clusters:\n- cluster:\n    server: http://h\xff\n", KA_ESYNTAX,
+                 "kc.yaml:3:21: invalid UTF-8");
+    expect_error("%\x8b\n", KA_ESYNTAX, "kc.yaml:1:2: invalid UTF-8");
 }
