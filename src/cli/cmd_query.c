@@ -59,7 +59,9 @@ static const char usage_query[] =
     "  --file PATH...           raw logs: files with their rotated backups, .gz, directories\n"
     "                           (every argument after --file is a path)\n"
     "  --no-backups             read only the files named\n"
-    "  -f, --follow FILE        print rows as they are appended to FILE (until interrupted)\n"
+    "  -f, --follow [FILE]      print rows as they arrive, until interrupted: in FILE (or\n"
+    "                           --file PATH), else in the store (the collector's journal in\n"
+    "                           its data directory, which the store indexes)\n"
     "  --store DIR              the store (default: server.data_dir of --config, else\n"
     "                           ./kaudit-data)\n"
     "  --config FILE            kaudit configuration file\n"
@@ -70,7 +72,8 @@ static const char usage_query[] =
 struct qopts {
     struct ka_cqo f; /* the filters and sources shared with the views (cli_query_opts.h) */
     struct ka_qout_opts o;
-    const char *follow, *color;
+    bool follow;
+    const char *color;
 };
 
 /* kaudit query's own options; the shared filters and sources are ka_cqo_long. */
@@ -83,7 +86,7 @@ static const struct option own_opts[] = {
     {"output", required_argument, 0, 'o'},       {"count", no_argument, 0, OPT_COUNT},
     {"top", required_argument, 0, OPT_TOP},      {"top-n", required_argument, 0, OPT_TOPN},
     {"histogram", required_argument, 0, OPT_HIST},
-    {"color", required_argument, 0, OPT_COLOR},  {"follow", required_argument, 0, 'f'},
+    {"color", required_argument, 0, OPT_COLOR},  {"follow", no_argument, 0, 'f'},
     {"help", no_argument, 0, 'h'},               {0, 0, 0, 0}};
 #define N_OWN_OPTS (sizeof own_opts / sizeof own_opts[0] - 1)
 
@@ -135,7 +138,7 @@ static int output_opt(struct qopts *qo, int c, const char *v, struct ka_diag *d)
 static int source_opt(struct qopts *qo, int c, char *v, struct ka_diag *d)
 {
     switch (c) {
-    case 'f': qo->follow = v; return 0;
+    case 'f': qo->follow = true; return 0;
     case OPT_COLOR:
         if (strcmp(v, "auto") != 0 && strcmp(v, "always") != 0 && strcmp(v, "never") != 0) {
             ka_diag_add(d, KA_SEV_ERROR, "--color: \"%s\": expected auto, always or never", v);
@@ -162,7 +165,7 @@ static int parse_args(int argc, char **argv, struct qopts *qo)
     struct option all[N_OWN_OPTS + KA_CQO_N_LONG + 1];
     ka_cqo_options(own_opts, all);
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "u:r:n:o:f:h", all, NULL)) != -1) {
+    while (rc == 0 && (c = getopt_long(argc, argv, "u:r:n:o:fh", all, NULL)) != -1) {
         if (c == 'h') {
             fputs(usage_query, stdout);
             return -1;
@@ -178,7 +181,7 @@ static int parse_args(int argc, char **argv, struct qopts *qo)
             rc = source_opt(qo, c, optarg, &d);
     }
     for (; rc == 0 && optind < argc; optind++) {
-        if (qo->f.nfiles == 0 || qo->f.nfiles == KA_CQO_MAX_FILES) {
+        if ((qo->f.nfiles == 0 && !qo->follow) || qo->f.nfiles == KA_CQO_MAX_FILES) {
             ka_diag_add(&d, KA_SEV_ERROR, "unexpected argument \"%s\" (paths go after --file)",
                         argv[optind]);
             rc = KA_EINVAL;
@@ -186,8 +189,8 @@ static int parse_args(int argc, char **argv, struct qopts *qo)
             qo->f.files[qo->f.nfiles++] = argv[optind];
         }
     }
-    if (rc == 0 && qo->follow && qo->f.nfiles) {
-        ka_diag_add(&d, KA_SEV_ERROR, "--follow and --file cannot be combined");
+    if (rc == 0 && qo->follow && qo->f.nfiles > 1) {
+        ka_diag_add(&d, KA_SEV_ERROR, "--follow: one file at a time");
         rc = KA_EINVAL;
     }
     if (rc == 0 && qo->f.clickhouse && (qo->follow || qo->f.nfiles || qo->f.store)) {
@@ -488,25 +491,59 @@ static void on_stop(int sig)
     stop_follow = 1;
 }
 
+/*
+ * The file --follow reads: the one named, else the journal of the store's data directory.
+ * Every event reaches the store through that journal (kaudit serve's store consumer indexes
+ * it within a batch period), so its new lines are the rows as they arrive in the store.
+ */
+static const char *follow_path(const struct qopts *qo, struct ka_cfg **cfg, char *buf,
+                               size_t len)
+{
+    if (qo->f.nfiles)
+        return qo->f.files[0];
+    const char *dir = ka_cqo_store_dir(&qo->f, "kaudit query", cfg);
+    if (!dir)
+        return NULL;
+    struct stat st;
+    if (snprintf(buf, len, "%s/journal/audit.log", dir) >= (int)len || stat(buf, &st) != 0) {
+        fprintf(stderr, "kaudit query: --follow: no collector journal in %s (a store filled by "
+                        "kaudit index has none): name a log to follow, --follow FILE\n", dir);
+        return NULL;
+    }
+    return buf;
+}
+
 static int run_follow(const struct qopts *qo, struct sink *sk)
 {
-    struct ka_tail_opts to = {.path = qo->follow};
-    struct ka_tail *t;
+    char jpath[4096 + 32];
+    struct ka_cfg *cfg = NULL;
+    struct ka_tail_opts to = {.path = follow_path(qo, &cfg, jpath, sizeof jpath)};
+    struct ka_tail *t = NULL;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    int rc = ka_tail_open(&to, &t);
+    int rc = to.path ? ka_tail_open(&to, &t) : KA_ENOENT;
     if (rc) {
-        fprintf(stderr, "kaudit query: --follow %s: %s\n", qo->follow, ka_strerror(rc));
+        if (to.path)
+            fprintf(stderr, "kaudit query: --follow %s: %s\n", to.path, ka_strerror(rc));
+        ka_cfg_free(cfg);
         return KA_EXIT_USAGE;
     }
     uint64_t shown = 0;
     int ex = 0;
     while (ex == 0 && !stop_follow && (!qo->f.q.limit || shown < qo->f.q.limit)) {
         struct ka_tail_rec r;
-        rc = ka_tail_next(t, &r, 500);
+        rc = ka_tail_next(t, &r, 0);
+        if (rc == 0 && fflush(stdout) != 0) { /* caught up: the rows go out now, not when */
+            if (errno != EPIPE)               /* stdio's buffer of a pipe or file is full */
+                fprintf(stderr, "kaudit query: writing the output: %s\n", strerror(errno));
+            ex = KA_EXIT_INTERNAL;
+            break;
+        }
+        if (rc == 0)
+            rc = ka_tail_next(t, &r, 500);
         if (rc < 0) {
             fprintf(stderr, "kaudit query: --follow: %s\n", ka_strerror(rc));
             ex = KA_EXIT_INTERNAL;
@@ -529,6 +566,7 @@ static int run_follow(const struct qopts *qo, struct sink *sk)
             ex = sink_flush(sk, 0);
     }
     ka_tail_close(t);
+    ka_cfg_free(cfg);
     return ex;
 }
 
@@ -631,7 +669,7 @@ int ka_cmd_query(int argc, char **argv)
                                     (strcmp(qo.color, "auto") == 0 && tty)
                               : tty && !getenv("NO_COLOR");
         qo.o.bars_unicode = tty;
-        qo.o.stream = qo.follow != NULL;
+        qo.o.stream = qo.follow;
         if (ka_qout_new(&qo.o, &sk.out)) {
             fprintf(stderr, "kaudit query: out of memory\n");
             ex = KA_EXIT_INTERNAL;
