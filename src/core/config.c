@@ -1,10 +1,7 @@
 /*
  * config.c - the typed configuration engine: values for a key table, parsing of each type,
- * loading a YAML file with every error at file:line:col, flag overrides, getters, filling a
- * struct through the table's offsets.
- *
- * The YAML reader is the one the policy loader uses (ka__yaml_tree in policy_yaml.c): a small
- * tree whose nodes carry line and column, duplicate keys kept so that we report them.
+ * flag overrides, getters, filling a struct through the table's offsets. Loading a YAML file
+ * is config_load.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,34 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kaudit/config.h"
-#include "yaml_int.h"
+#include "config_int.h"
 
-#define KA_CFG_MSG 512u
-
-/* ---- values ---- */
-
-/* One value: s for string/addr, i for bool, int, size, duration (ms) and enum (index), v[n]
-   for a list, items[n_items * fields] for a maplist. origin: where it was set (NULL: default). */
-struct cval {
-    char *s;
-    long long i;
-    char **v;
-    size_t n;
-    struct cval *items;
-    size_t n_items;
-    char *origin;
-};
-
-struct ka_cfg {
-    const struct ka_cfg_key *t;
-    size_t n;
-    struct cval *vals;
-    void **fills; /* item arrays handed out by ka_cfg_fill() */
-    size_t n_fills;
-};
-
-static size_t nkeys(const struct ka_cfg_key *t)
+size_t ka__cfg_nkeys(const struct ka_cfg_key *t)
 {
     size_t n = 0;
     while (t && t[n].name)
@@ -47,23 +19,23 @@ static size_t nkeys(const struct ka_cfg_key *t)
     return n;
 }
 
-static void val_clear(struct cval *v, const struct ka_cfg_key *k)
+void ka__cfg_val_clear(struct cval *v, const struct ka_cfg_key *k)
 {
     free(v->s);
     for (size_t i = 0; i < v->n; i++)
         free(v->v[i]);
     free(v->v);
     if (v->items) {
-        size_t nf = nkeys(k->fields);
+        size_t nf = ka__cfg_nkeys(k->fields);
         for (size_t i = 0; i < v->n_items * nf; i++)
-            val_clear(&v->items[i], &k->fields[i % nf]);
+            ka__cfg_val_clear(&v->items[i], &k->fields[i % nf]);
         free(v->items);
     }
     free(v->origin);
     memset(v, 0, sizeof *v);
 }
 
-static int dupstr(const char *s, size_t n, char **out)
+int ka__cfg_dupstr(const char *s, size_t n, char **out)
 {
     if (n > KA_CFG_MAX_STR)
         return KA_ETOOBIG;
@@ -249,7 +221,7 @@ static int parse_enum(const struct ka_cfg_key *k, const char *s, long long *out,
  * Parses text s (quoted: it was a quoted YAML scalar) for scalar key k into *v (its s or i).
  * Returns 0, KA_ENOMEM, or -1 with a message in err.
  */
-static int parse_scalar(const struct ka_cfg_key *k, const char *s, bool quoted,
+int ka__cfg_parse_scalar(const struct ka_cfg_key *k, const char *s, bool quoted,
                          struct cval *v, char *err, size_t en)
 {
     char g[64];
@@ -295,7 +267,7 @@ static int parse_scalar(const struct ka_cfg_key *k, const char *s, bool quoted,
         /* fall through */
     case KA_CFG_STRING: {
         char *p;
-        int rc = dupstr(s, strlen(s), &p);
+        int rc = ka__cfg_dupstr(s, strlen(s), &p);
         if (rc == KA_ETOOBIG) {
             snprintf(err, en, "longer than %u bytes", KA_CFG_MAX_STR);
             return -1;
@@ -331,7 +303,7 @@ static int parse_csv(const char *s, struct cval *v, char *err, size_t en)
             if (!nv)
                 return KA_ENOMEM;
             v->v = nv;
-            int rc = dupstr(s, len, &v->v[v->n]);
+            int rc = ka__cfg_dupstr(s, len, &v->v[v->n]);
             if (rc == KA_ETOOBIG) {
                 snprintf(err, en, "an item is longer than %u bytes", KA_CFG_MAX_STR);
                 return -1;
@@ -354,7 +326,7 @@ static int table_err(struct ka_diag *d, const char *key, const char *msg)
 }
 
 /* A key's default into v. */
-static int set_default(const struct ka_cfg_key *k, struct cval *v, struct ka_diag *d)
+int ka__cfg_set_default(const struct ka_cfg_key *k, struct cval *v, struct ka_diag *d)
 {
     char err[KA_CFG_MSG];
     int rc = 0;
@@ -367,11 +339,11 @@ static int set_default(const struct ka_cfg_key *k, struct cval *v, struct ka_dia
     else if (!k->def)
         return table_err(d, k->name, "this type needs a default");
     else
-        rc = parse_scalar(k, k->def, true, v, err, sizeof err);
+        rc = ka__cfg_parse_scalar(k, k->def, true, v, err, sizeof err);
     if (rc == -1 && k->type == KA_CFG_BOOL)
-        rc = parse_scalar(k, k->def, false, v, err, sizeof err);
+        rc = ka__cfg_parse_scalar(k, k->def, false, v, err, sizeof err);
     if (rc == -1 && k->type == KA_CFG_INT)
-        rc = parse_scalar(k, k->def, false, v, err, sizeof err);
+        rc = ka__cfg_parse_scalar(k, k->def, false, v, err, sizeof err);
     if (rc == -1)
         return table_err(d, k->name, err);
     return rc;
@@ -396,7 +368,7 @@ static int check_table(const struct ka_cfg_key *t, size_t n, bool fields, struct
         if (!valid_name(a) || strlen(a) >= KA_CFG_MAX_PATH || (fields && strchr(a, '.')))
             return table_err(d, a, "bad key name");
         if (t[i].type == KA_CFG_MAPLIST &&
-            (fields || !t[i].fields || nkeys(t[i].fields) == 0 || nkeys(t[i].fields) > 64))
+            (fields || !t[i].fields || ka__cfg_nkeys(t[i].fields) == 0 || ka__cfg_nkeys(t[i].fields) > 64))
             return table_err(d, a, "a maplist needs 1 to 64 fields and cannot be nested");
         for (size_t j = 0; j < i; j++) {
             const char *b = t[j].name;
@@ -418,11 +390,11 @@ static int check_table(const struct ka_cfg_key *t, size_t n, bool fields, struct
 
 int ka_cfg_new(const struct ka_cfg_key *table, struct ka_diag *diag, struct ka_cfg **out)
 {
-    size_t n = nkeys(table);
+    size_t n = ka__cfg_nkeys(table);
     int rc = check_table(table, n, false, diag);
     for (size_t i = 0; rc == KA_OK && i < n; i++)
         if (table[i].type == KA_CFG_MAPLIST)
-            rc = check_table(table[i].fields, nkeys(table[i].fields), true, diag);
+            rc = check_table(table[i].fields, ka__cfg_nkeys(table[i].fields), true, diag);
     if (rc)
         return rc;
     struct ka_cfg *c = calloc(1, sizeof *c);
@@ -434,13 +406,13 @@ int ka_cfg_new(const struct ka_cfg_key *table, struct ka_diag *diag, struct ka_c
     if (!c->vals)
         rc = KA_ENOMEM;
     for (size_t i = 0; rc == KA_OK && i < n; i++) {
-        rc = set_default(&table[i], &c->vals[i], diag);
+        rc = ka__cfg_set_default(&table[i], &c->vals[i], diag);
         for (size_t f = 0; rc == KA_OK && table[i].type == KA_CFG_MAPLIST &&
-                           f < nkeys(table[i].fields);
+                           f < ka__cfg_nkeys(table[i].fields);
              f++) {
             struct cval tmp = {0};
-            rc = set_default(&table[i].fields[f], &tmp, diag);
-            val_clear(&tmp, &table[i].fields[f]);
+            rc = ka__cfg_set_default(&table[i].fields[f], &tmp, diag);
+            ka__cfg_val_clear(&tmp, &table[i].fields[f]);
         }
     }
     if (rc) {
@@ -456,7 +428,7 @@ void ka_cfg_free(struct ka_cfg *c)
     if (!c)
         return;
     for (size_t i = 0; c->vals && i < c->n; i++)
-        val_clear(&c->vals[i], &c->t[i]);
+        ka__cfg_val_clear(&c->vals[i], &c->t[i]);
     free(c->vals);
     for (size_t i = 0; i < c->n_fills; i++)
         free(c->fills[i]);
@@ -465,7 +437,7 @@ void ka_cfg_free(struct ka_cfg *c)
 }
 
 /* Index of key name (n bytes) in t[0..n), or -1. */
-static long find(const struct ka_cfg_key *t, size_t nk, const char *name, size_t n)
+long ka__cfg_find(const struct ka_cfg_key *t, size_t nk, const char *name, size_t n)
 {
     for (size_t i = 0; i < nk; i++)
         if (strncmp(t[i].name, name, n) == 0 && t[i].name[n] == '\0')
@@ -474,14 +446,14 @@ static long find(const struct ka_cfg_key *t, size_t nk, const char *name, size_t
 }
 
 /* Replaces value i by v (taken over) with the given origin (copied). */
-static int assign(struct ka_cfg *c, size_t i, struct cval *v, const char *origin)
+int ka__cfg_assign(struct ka_cfg *c, size_t i, struct cval *v, const char *origin)
 {
     char *o;
-    if (dupstr(origin, strlen(origin), &o) != KA_OK) {
-        val_clear(v, &c->t[i]);
+    if (ka__cfg_dupstr(origin, strlen(origin), &o) != KA_OK) {
+        ka__cfg_val_clear(v, &c->t[i]);
         return KA_ENOMEM;
     }
-    val_clear(&c->vals[i], &c->t[i]);
+    ka__cfg_val_clear(&c->vals[i], &c->t[i]);
     c->vals[i] = *v;
     c->vals[i].origin = o;
     memset(v, 0, sizeof *v);
@@ -492,7 +464,7 @@ int ka_cfg_set(struct ka_cfg *c, const char *key, const char *text, const char *
                struct ka_diag *diag)
 {
     const char *who = flag ? flag : key;
-    long i = find(c->t, c->n, key, strlen(key));
+    long i = ka__cfg_find(c->t, c->n, key, strlen(key));
     if (i < 0) {
         ka_diag_add(diag, KA_SEV_ERROR, "%s: %s: unknown key", who, key);
         return KA_ENOENT;
@@ -507,14 +479,14 @@ int ka_cfg_set(struct ka_cfg *c, const char *key, const char *text, const char *
     } else if (k->type == KA_CFG_LIST)
         rc = parse_csv(text, &v, err, sizeof err);
     else
-        rc = parse_scalar(k, text, false, &v, err, sizeof err);
+        rc = ka__cfg_parse_scalar(k, text, false, &v, err, sizeof err);
     if (rc == -1) {
         ka_diag_add(diag, KA_SEV_ERROR, "%s: %s: %s", who, key, err);
         rc = KA_EINVAL;
     }
     if (rc == KA_OK)
-        return assign(c, (size_t)i, &v, who);
-    val_clear(&v, k);
+        return ka__cfg_assign(c, (size_t)i, &v, who);
+    ka__cfg_val_clear(&v, k);
     return rc;
 }
 
@@ -523,7 +495,7 @@ int ka_cfg_set(struct ka_cfg *c, const char *key, const char *text, const char *
 static const struct cval *get(const struct ka_cfg *c, const char *key,
                                      const struct ka_cfg_key **k)
 {
-    long i = c ? find(c->t, c->n, key, strlen(key)) : -1;
+    long i = c ? ka__cfg_find(c->t, c->n, key, strlen(key)) : -1;
     if (i < 0)
         return NULL;
     *k = &c->t[i];
@@ -604,8 +576,8 @@ const char *ka_cfg_item_str(const struct ka_cfg *c, const char *key, size_t i, c
     const struct cval *v = get(c, key, &k);
     if (!v || k->type != KA_CFG_MAPLIST || i >= v->n_items)
         return "";
-    size_t nf = nkeys(k->fields);
-    long f = find(k->fields, nf, field, strlen(field));
+    size_t nf = ka__cfg_nkeys(k->fields);
+    long f = ka__cfg_find(k->fields, nf, field, strlen(field));
     if (f < 0)
         return "";
     const struct ka_cfg_key *fk = &k->fields[f];
@@ -667,7 +639,7 @@ static int fill_items(struct ka_cfg *c, const struct ka_cfg_key *k, const struct
                       char *dst)
 {
     struct ka_cfg_items it = {NULL, v->n_items};
-    size_t nf = nkeys(k->fields);
+    size_t nf = ka__cfg_nkeys(k->fields);
     if (v->n_items) {
         void **nf_arr = realloc(c->fills, (c->n_fills + 1) * sizeof *nf_arr);
         if (!nf_arr)
@@ -700,369 +672,3 @@ int ka_cfg_fill(struct ka_cfg *c, void *dst)
     return KA_OK;
 }
 
-/* ---- loading YAML ---- */
-
-struct ld {
-    struct ka_cfg *c;
-    const char *name;
-    struct ka_diag *d;
-    bool err, oom;
-};
-
-__attribute__((format(printf, 4, 5))) static void ld_err(struct ld *l, const struct kap_pn *pos,
-                                                         const char *path, const char *fmt, ...)
-{
-    char msg[KA_CFG_MSG];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (ka_diag_add(l->d, KA_SEV_ERROR, "%s:%d:%d: %s%s%s", l->name, pos->line, pos->col, path,
-                    *path ? ": " : "", msg) != KA_OK)
-        l->oom = true;
-    l->err = true;
-}
-
-static const struct kap_pn *deref(const struct kap_pn *n)
-{
-    return n && n->type == KAP_PN_ALIAS ? n->target : n;
-}
-
-static const char *kind(const struct kap_pn *n)
-{
-    switch (n->type) {
-    case KAP_PN_SCALAR: return "a string";
-    case KAP_PN_SEQ: return "a list";
-    case KAP_PN_MAP: return "a mapping";
-    default: return "null";
-    }
-}
-
-static const char *want(const struct ka_cfg_key *k)
-{
-    static const char *const w[] = {"a string", "true or false", "an integer", "a size",
-                                    "a duration", "a single value", "host:port",
-                                    "a list of strings", "a list of mappings"};
-    return w[k->type];
-}
-
-/* Edit distance of a and b[0..bn), capped at 3. */
-static size_t edit_dist(const char *a, const char *b, size_t bn)
-{
-    size_t an = strlen(a), row[33];
-    if (an > 32 || bn > 32)
-        return 3;
-    for (size_t j = 0; j <= bn; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= an; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= bn; j++) {
-            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            diag = up;
-            row[j] = best;
-        }
-    }
-    return row[bn] < 3 ? row[bn] : 3;
-}
-
-/* Reports word (under prefix) as unknown, with the nearest name of t as a hint. */
-static void unknown(struct ld *l, const struct kap_pn *pos, const struct ka_cfg_key *t,
-                    const char *prefix, const char *word, const char *path)
-{
-    size_t plen = strlen(prefix), best_d = 3, best_n = 0;
-    const char *best = NULL;
-    for (size_t i = 0; t[i].name; i++) {
-        const char *seg = t[i].name;
-        if (plen && (strncmp(seg, prefix, plen) != 0 || seg[plen] != '.'))
-            continue;
-        seg += plen ? plen + 1 : 0;
-        size_t sn = strcspn(seg, ".");
-        size_t d = edit_dist(word, seg, sn), wl = strlen(word), ml = wl > sn ? wl : sn;
-        if (d < best_d && d <= (ml >= 4 ? 2u : 1u) && d < ml) {
-            best_d = d;
-            best = seg;
-            best_n = sn;
-        }
-    }
-    if (best)
-        ld_err(l, pos, path, "unknown key (did you mean \"%.*s\"?)", (int)best_n, best);
-    else
-        ld_err(l, pos, path, "unknown key");
-}
-
-/* The earlier key of map with the same text as key, or NULL. */
-static const struct kap_pn *dup_of(const struct kap_pn *map, const struct kap_pn *key)
-{
-    const struct kap_pn *kn = deref(key);
-    for (const struct kap_pn *p = map->first; p && p != key && p->next; p = p->next->next) {
-        const struct kap_pn *pn = deref(p);
-        if (pn->type == KAP_PN_SCALAR && pn->n == kn->n && memcmp(pn->s, kn->s, kn->n) == 0)
-            return p;
-    }
-    return NULL;
-}
-
-/* Checks the key node of a pair; writes prefix.key into path. 0, or -1 (reported). */
-static int pair_key(struct ld *l, const struct kap_pn *map, const struct kap_pn *key,
-                    const char *prefix, char *path, size_t pn)
-{
-    const struct kap_pn *kn = deref(key);
-    if (kn->type != KAP_PN_SCALAR || strlen(kn->s) != kn->n) {
-        ld_err(l, key, prefix, "a key must be a string, got %s", kind(kn));
-        return -1;
-    }
-    if ((size_t)snprintf(path, pn, "%s%s%s", prefix, *prefix ? "." : "", kn->s) >= pn) {
-        ld_err(l, key, prefix, "key path longer than %u bytes", KA_CFG_MAX_PATH - 1);
-        return -1;
-    }
-    const struct kap_pn *first = dup_of(map, key);
-    if (first) {
-        ld_err(l, key, path, "duplicate key (first at line %d, column %d)", first->line,
-               first->col);
-        return -1;
-    }
-    return 0;
-}
-
-static int scalar_node(struct ld *l, const struct ka_cfg_key *k, const struct kap_pn *raw,
-                       const char *path, struct cval *v)
-{
-    const struct kap_pn *n = deref(raw);
-    char err[KA_CFG_MSG];
-    if (n->type != KAP_PN_SCALAR) {
-        ld_err(l, raw, path, "expected %s, got %s", want(k), kind(n));
-        return -1;
-    }
-    if (strlen(n->s) != n->n) {
-        ld_err(l, raw, path, "contains a NUL character");
-        return -1;
-    }
-    int rc = parse_scalar(k, n->s, n->quoted, v, err, sizeof err);
-    if (rc == -1)
-        ld_err(l, raw, path, "%s", err);
-    return rc;
-}
-
-static int list_node(struct ld *l, const struct ka_cfg_key *k, const struct kap_pn *raw,
-                     const char *path, struct cval *v)
-{
-    const struct kap_pn *n = deref(raw);
-    if (n->type != KAP_PN_SEQ) {
-        ld_err(l, raw, path, "expected %s, got %s", want(k), kind(n));
-        return -1;
-    }
-    if (n->count > KA_CFG_MAX_ITEMS) {
-        ld_err(l, raw, path, "more than %u items", KA_CFG_MAX_ITEMS);
-        return -1;
-    }
-    v->v = calloc(n->count ? n->count : 1, sizeof *v->v);
-    if (!v->v)
-        return KA_ENOMEM;
-    int bad = 0;
-    size_t i = 0;
-    for (const struct kap_pn *it = n->first; it; it = it->next, i++) {
-        const struct kap_pn *d = deref(it);
-        char ip[KA_CFG_MAX_PATH + 16];
-        snprintf(ip, sizeof ip, "%s[%zu]", path, i);
-        if (d->type != KAP_PN_SCALAR || strlen(d->s) != d->n) {
-            ld_err(l, it, ip, "expected a string, got %s", kind(d));
-            bad = -1;
-            continue;
-        }
-        int rc = dupstr(d->s, d->n, &v->v[v->n]);
-        if (rc == KA_ETOOBIG) {
-            ld_err(l, it, ip, "longer than %u bytes", KA_CFG_MAX_STR);
-            bad = -1;
-        } else if (rc)
-            return rc;
-        else
-            v->n++;
-    }
-    return bad;
-}
-
-/* Reads one maplist item (a mapping) into fv[0..nf). */
-static int item_node(struct ld *l, const struct ka_cfg_key *k, const struct kap_pn *raw,
-                     const char *ip, struct cval *fv)
-{
-    const struct kap_pn *n = deref(raw);
-    const struct ka_cfg_key *fk = k->fields;
-    size_t nf = nkeys(fk);
-    bool given[64] = {0};
-    if (n->type != KAP_PN_MAP) {
-        ld_err(l, raw, ip, "expected a mapping, got %s", kind(n));
-        return -1;
-    }
-    int bad = 0;
-    for (size_t f = 0; f < nf; f++)
-        if (set_default(&fk[f], &fv[f], l->d) != KA_OK)
-            return KA_ENOMEM;
-    for (const struct kap_pn *key = n->first; key && key->next; key = key->next->next) {
-        char path[KA_CFG_MAX_PATH + 32];
-        if (pair_key(l, n, key, ip, path, sizeof path) != 0) {
-            bad = -1;
-            continue;
-        }
-        long f = find(fk, nf, deref(key)->s, deref(key)->n);
-        if (f < 0) {
-            unknown(l, key, fk, "", deref(key)->s, path);
-            bad = -1;
-            continue;
-        }
-        given[f] = true;
-        if (deref(key->next)->type == KAP_PN_NULL)
-            continue;
-        struct cval tmp = {0};
-        int rc = fk[f].type == KA_CFG_LIST ? list_node(l, &fk[f], key->next, path, &tmp)
-                                           : scalar_node(l, &fk[f], key->next, path, &tmp);
-        if (rc == KA_OK) {
-            val_clear(&fv[f], &fk[f]);
-            fv[f] = tmp;
-        } else {
-            val_clear(&tmp, &fk[f]);
-            if (rc != -1)
-                return rc;
-            bad = -1;
-        }
-    }
-    for (size_t f = 0; f < nf; f++)
-        if ((fk[f].flags & KA_CFG_REQUIRED) && !given[f]) {
-            ld_err(l, raw, ip, "missing required key \"%s\"", fk[f].name);
-            bad = -1;
-        }
-    return bad;
-}
-
-static int items_node(struct ld *l, const struct ka_cfg_key *k, const struct kap_pn *raw,
-                      const char *path, struct cval *v)
-{
-    const struct kap_pn *n = deref(raw);
-    size_t nf = nkeys(k->fields);
-    if (n->type != KAP_PN_SEQ) {
-        ld_err(l, raw, path, "expected %s, got %s", want(k), kind(n));
-        return -1;
-    }
-    if (n->count > KA_CFG_MAX_ITEMS) {
-        ld_err(l, raw, path, "more than %u items", KA_CFG_MAX_ITEMS);
-        return -1;
-    }
-    v->items = calloc(n->count * nf + 1, sizeof *v->items);
-    if (!v->items)
-        return KA_ENOMEM;
-    int bad = 0;
-    for (const struct kap_pn *it = n->first; it; it = it->next) {
-        char ip[KA_CFG_MAX_PATH + 16];
-        snprintf(ip, sizeof ip, "%s[%zu]", path, v->n_items);
-        int rc = item_node(l, k, it, ip, &v->items[v->n_items * nf]);
-        v->n_items++; /* counted even when bad, so that clearing frees its fields */
-        if (rc != KA_OK && rc != -1)
-            return rc;
-        if (rc)
-            bad = -1;
-    }
-    return bad;
-}
-
-static void set_node(struct ld *l, size_t i, const struct kap_pn *raw, const char *path)
-{
-    const struct ka_cfg_key *k = &l->c->t[i];
-    const struct kap_pn *n = deref(raw);
-    if (n->type == KAP_PN_NULL)
-        return;
-    struct cval v = {0};
-    int rc = k->type == KA_CFG_LIST      ? list_node(l, k, raw, path, &v)
-             : k->type == KA_CFG_MAPLIST ? items_node(l, k, raw, path, &v)
-                                         : scalar_node(l, k, raw, path, &v);
-    if (rc == KA_OK) {
-        char origin[KA_CFG_MAX_PATH + 64];
-        snprintf(origin, sizeof origin, "%s:%d:%d", l->name, raw->line, raw->col);
-        rc = assign(l->c, i, &v, origin);
-    } else
-        val_clear(&v, k);
-    if (rc == KA_ENOMEM)
-        l->oom = true;
-}
-
-static bool is_section(const struct ka_cfg *c, const char *path)
-{
-    size_t n = strlen(path);
-    for (size_t i = 0; i < c->n; i++)
-        if (strncmp(c->t[i].name, path, n) == 0 && c->t[i].name[n] == '.')
-            return true;
-    return false;
-}
-
-static void walk(struct ld *l, const struct kap_pn *map, const char *prefix)
-{
-    if (map->count / 2 > KA_CFG_MAX_ITEMS) {
-        ld_err(l, map, prefix, "more than %u keys", KA_CFG_MAX_ITEMS);
-        return;
-    }
-    for (const struct kap_pn *key = map->first; key && key->next && !l->oom;
-         key = key->next->next) {
-        char path[KA_CFG_MAX_PATH];
-        if (pair_key(l, map, key, prefix, path, sizeof path) != 0)
-            continue;
-        long i = find(l->c->t, l->c->n, path, strlen(path));
-        const struct kap_pn *val = deref(key->next);
-        if (i >= 0)
-            set_node(l, (size_t)i, key->next, path);
-        else if (!is_section(l->c, path))
-            unknown(l, key, l->c->t, prefix, deref(key)->s, path);
-        else if (val->type == KAP_PN_MAP)
-            walk(l, val, path);
-        else if (val->type != KAP_PN_NULL)
-            ld_err(l, key->next, path, "expected a mapping of keys, got %s", kind(val));
-    }
-}
-
-int ka_cfg_load_mem(struct ka_cfg *c, const char *name, const char *buf, size_t n,
-                    struct ka_diag *diag)
-{
-    if (n > KA_CFG_MAX_FILE) {
-        ka_diag_add(diag, KA_SEV_ERROR, "%s: larger than %u bytes", name, KA_CFG_MAX_FILE);
-        return KA_ETOOBIG;
-    }
-    struct kap_arena ar = {0};
-    struct kap_pn *root = NULL;
-    int rc = ka__yaml_tree(name, buf, n, 0, &ar, diag, &root);
-    root = (struct kap_pn *)deref(root);
-    if (rc == KA_OK && root && root->type != KAP_PN_NULL) {
-        struct ld l = {.c = c, .name = name, .d = diag};
-        if (root->type != KAP_PN_MAP)
-            ld_err(&l, root, "", "expected a mapping of sections, got %s", kind(root));
-        else
-            walk(&l, root, "");
-        rc = l.oom ? KA_ENOMEM : l.err ? KA_EINVAL : KA_OK;
-    }
-    ka__arena_free(&ar);
-    return rc;
-}
-
-int ka_cfg_load_file(struct ka_cfg *c, const char *path, struct ka_diag *diag)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        ka_diag_add(diag, KA_SEV_ERROR, "%s: %s", path, strerror(e));
-        return e == ENOENT ? KA_ENOENT : KA_EIO;
-    }
-    int rc = KA_OK;
-    char *buf = malloc(KA_CFG_MAX_FILE + 1);
-    size_t n = buf ? fread(buf, 1, KA_CFG_MAX_FILE + 1, f) : 0;
-    if (!buf)
-        rc = KA_ENOMEM;
-    else if (ferror(f)) {
-        ka_diag_add(diag, KA_SEV_ERROR, "%s: read error", path);
-        rc = KA_EIO;
-    } else
-        rc = ka_cfg_load_mem(c, path, buf, n, diag);
-    free(buf);
-    fclose(f);
-    return rc;
-}
