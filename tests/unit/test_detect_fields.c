@@ -1,8 +1,8 @@
 /*
  * test_detect_fields.c - unit tests of the detection field catalogue (src/detect/fields.h):
  * resolution and arguments, every field family with Falco's rendering, the Falco defects kaudit
- * fixes, the kaudit.* extension fields (Pod, Deployment, CronJob, JSON patch, strategic merge
- * patch), caching and the arena.
+ * fixes, the kaudit.* fields of Pods, caching and the arena. The kaudit.* fields of workloads and
+ * patches are in test_detect_kfields.c.
  * Most events are written here. The tests named real_* read Falco's k8s-audit regression
  * fixtures in place from ../shared/data/real/falco-k8s_audit/ (falcosecurity/falco
  * test/trace_files/k8s_audit, Apache-2.0; see ../shared/data/real/SOURCES.md).
@@ -16,67 +16,8 @@
 #include "../../src/detect/fields_int.h"
 #include "kaudit/err.h"
 #include "kaudit/event.h"
+#include "test_detect_fields.h"
 #include "testutil.h"
-
-/* expect: values joined by '|'; "" = one empty value; NULL = not present (n == 0). */
-struct fcase {
-    const char *field, *arg, *expect;
-};
-
-static void join_vals(const struct ka_dvals *v, char *out, size_t cap)
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < v->n; i++) {
-        cr_assert_eq(strlen(v->v[i]), v->len[i], "value %zu not NUL-terminated at its length", i);
-        int w = snprintf(out + o, cap - o, "%s%s", i ? "|" : "", v->v[i]);
-        cr_assert(w >= 0 && (size_t)w < cap - o);
-        o += (size_t)w;
-    }
-}
-
-static char *g_keep;
-
-static void scan(const char *json, struct ka_event *ev)
-{
-    size_t n = strlen(json);
-    free(g_keep);
-    g_keep = malloc(n + 1);
-    memcpy(g_keep, json, n + 1);
-    struct ka_scan_err err;
-    int rc = ka_event_scan(g_keep, n, NULL, ev, &err);
-    cr_assert_eq(rc, KA_OK, "scan: %s at %zu", err.msg, err.off);
-}
-
-static void run_table(const char *json, const struct fcase *t, size_t n)
-{
-    struct ka_event ev;
-    struct ka_dctx *c = NULL;
-    scan(json, &ev);
-    cr_assert_eq(ka_dctx_new((unsigned)n, &c), KA_OK);
-    ka_dctx_reset(c, &ev, 42, "h1");
-    for (size_t i = 0; i < n; i++) {
-        struct ka_dfield f;
-        char msg[128], got[8192];
-        int rc = ka_dfield_resolve(t[i].field, t[i].arg, &f, msg, sizeof msg);
-        cr_assert_eq(rc, KA_OK, "%s: %s", t[i].field, msg);
-        f.slot = (unsigned)i;
-        struct ka_dvals v;
-        cr_assert_eq(ka_dctx_extract(c, &f, &v), KA_OK, "%s", t[i].field);
-        join_vals(&v, got, sizeof got);
-        if (!t[i].expect)
-            cr_expect_eq(v.n, 0, "%s[%s]: expected nothing, got %zu: %s", t[i].field,
-                         t[i].arg ? t[i].arg : "", v.n, got);
-        else
-            cr_expect(v.n > 0 && strcmp(got, t[i].expect) == 0, "%s[%s]: expected '%s', got '%s'",
-                      t[i].field, t[i].arg ? t[i].arg : "", t[i].expect, got);
-    }
-    ka_dctx_free(c);
-    free(g_keep);
-    g_keep = NULL;
-}
-
-#define RUN(ev, tab) run_table(ev, tab, sizeof(tab) / sizeof(tab)[0])
 
 static const char *const EV_POD =
     "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"level\":\"RequestResponse\","
@@ -393,169 +334,6 @@ Test(dfields, exec_uri_params)
         {"ka.target.pod.name", NULL, NULL},
     };
     RUN(EV_EXEC, t);
-}
-
-static const char *const EV_DEPLOY =
-    "{\"auditID\":\"d-1\",\"verb\":\"create\",\"objectRef\":{\"resource\":\"deployments\","
-    "\"apiGroup\":\"apps\"},\"requestObject\":{\"kind\":\"Deployment\",\"spec\":{\"replicas\":1,"
-    "\"template\":{\"metadata\":{\"annotations\":{"
-    "\"container.seccomp.security.alpha.kubernetes.io/a\":\"unconfined\"}},"
-    "\"spec\":{\"hostPID\":true,\"containers\":[{\"name\":\"a\",\"image\":\"evil:latest\","
-    "\"securityContext\":{\"privileged\":true}}],\"volumes\":[{\"name\":\"r\",\"hostPath\":"
-    "{\"path\":\"/../\"}}]}}}}}";
-
-Test(dfields, kaudit_pod_deployment)
-{
-    static const struct fcase t[] = {
-        {"kaudit.pod.source", NULL, "template"},
-        {"kaudit.pod.containers.image", NULL, "evil:latest"},
-        {"kaudit.pod.containers.image.repository", NULL, "evil"},
-        {"kaudit.pod.containers.privileged", NULL, "true"},
-        {"kaudit.pod.host_pid", NULL, "true"},
-        {"kaudit.pod.volumes.hostpath", NULL, "/"},
-        {"kaudit.pod.seccomp", NULL, "Unconfined"},
-        {"kaudit.pod.apparmor", NULL, NULL},
-        {"kaudit.pod.containers.run_as_user", NULL, NULL},
-        {"ka.req.pod.containers.image", NULL, NULL},
-        {"ka.req.container.privileged", NULL, NULL},
-    };
-    RUN(EV_DEPLOY, t);
-}
-
-static const char *const EV_CRON =
-    "{\"auditID\":\"c-1\",\"verb\":\"update\",\"objectRef\":{\"resource\":\"cronjobs\"},"
-    "\"requestObject\":{\"kind\":\"CronJob\",\"spec\":{\"schedule\":\"* * * * *\","
-    "\"jobTemplate\":{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"j\","
-    "\"image\":\"curl:8\",\"securityContext\":{\"runAsUser\":0}}],\"initContainers\":[{"
-    "\"name\":\"i\",\"image\":\"docker.io/library/alpine@sha256:00\",\"securityContext\":"
-    "{\"seccompProfile\":{\"type\":\"Localhost\"}}}]}}}}}}}";
-
-Test(dfields, kaudit_pod_cronjob)
-{
-    static const struct fcase t[] = {
-        {"kaudit.pod.source", NULL, "cronjob"},
-        {"kaudit.pod.containers.image.repository", NULL, "curl|docker.io/library/alpine"},
-        {"kaudit.pod.containers.run_as_user", NULL, "0"},
-        {"kaudit.pod.seccomp", NULL, "Localhost"},
-        {"kaudit.pod.host_network", NULL, NULL},
-    };
-    RUN(EV_CRON, t);
-}
-
-static const char *const EV_JPATCH =
-    "{\"auditID\":\"j-1\",\"verb\":\"patch\",\"objectRef\":{\"resource\":\"deployments\","
-    "\"name\":\"web\"},\"requestObject\":["
-    "{\"op\":\"replace\",\"path\":\"/spec/template/spec/containers/0/image\",\"value\":\"evil:1\"},"
-    "{\"op\":\"add\",\"path\":\"/spec/template/spec/containers/0/securityContext\","
-    "\"value\":{\"privileged\":true,\"runAsUser\":0}},"
-    "{\"op\":\"add\",\"path\":\"/spec/template/spec/volumes/-\",\"value\":{\"name\":\"h\","
-    "\"hostPath\":{\"path\":\"/var/lib//kubelet/\"}}},"
-    "{\"op\":\"add\",\"path\":\"/spec/template/spec/hostNetwork\",\"value\":true},"
-    "{\"op\":\"remove\",\"path\":\"/spec/template/spec/hostPID\"},"
-    "{\"op\":\"add\",\"path\":\"/spec/template/metadata/annotations/"
-    "container.apparmor.security.beta.kubernetes.io~1app\",\"value\":\"unconfined\"},"
-    "{\"op\":\"add\",\"path\":\"/spec/template/spec/initContainers\",\"value\":[{\"name\":\"x\","
-    "\"image\":\"busybox\",\"ports\":[{\"hostPort\":22}]}]},"
-    "{\"op\":\"add\",\"path\":\"/spec/replicas\",\"value\":3}]}";
-
-Test(dfields, kaudit_pod_jsonpatch)
-{
-    static const struct fcase t[] = {
-        {"kaudit.pod.source", NULL, "jsonpatch"},
-        {"kaudit.pod.containers.image", NULL, "evil:1|busybox"},
-        {"kaudit.pod.containers.privileged", NULL, "true"},
-        {"kaudit.pod.containers.run_as_user", NULL, "0"},
-        {"kaudit.pod.containers.host_port", NULL, "22"},
-        {"kaudit.pod.volumes.hostpath", NULL, "/var/lib/kubelet"},
-        {"kaudit.pod.host_network", NULL, "true"},
-        {"kaudit.pod.host_pid", NULL, NULL},
-        {"kaudit.pod.apparmor", NULL, "Unconfined"},
-        {"ka.req.pod.containers.image", NULL, NULL},
-        {"jevt.value", "/requestObject/1/value/privileged", "true"},
-    };
-    RUN(EV_JPATCH, t);
-}
-
-static const char *const EV_SMP =
-    "{\"auditID\":\"m-1\",\"verb\":\"patch\",\"objectRef\":{\"resource\":\"daemonsets\","
-    "\"name\":\"ds\"},\"requestObject\":{\"spec\":{\"template\":{\"spec\":{"
-    "\"$setElementOrder/containers\":[{\"name\":\"a\"}],\"containers\":[{\"name\":\"a\","
-    "\"image\":\"x:2\",\"securityContext\":{\"allowPrivilegeEscalation\":true,"
-    "\"capabilities\":{\"add\":[\"SYS_ADMIN\"]}}}],\"hostIPC\":true}}}}}";
-
-static const char *const EV_EPHEMERAL =
-    "{\"auditID\":\"m-2\",\"verb\":\"patch\",\"objectRef\":{\"resource\":\"pods\","
-    "\"subresource\":\"ephemeralcontainers\",\"name\":\"p\"},\"requestObject\":{\"spec\":{"
-    "\"ephemeralContainers\":[{\"name\":\"debugger\",\"image\":\"busybox\","
-    "\"targetContainerName\":\"app\",\"securityContext\":{\"privileged\":true}}]}}}";
-
-Test(dfields, kaudit_pod_mergepatch)
-{
-    static const struct fcase t[] = {
-        {"kaudit.pod.source", NULL, "mergepatch"},
-        {"kaudit.pod.containers.allow_privilege_escalation", NULL, "true"},
-        {"kaudit.pod.containers.add_capabilities", NULL, "SYS_ADMIN"},
-        {"kaudit.pod.containers.image.repository", NULL, "x"},
-        {"kaudit.pod.host_ipc", NULL, "true"},
-    };
-    RUN(EV_SMP, t);
-    static const struct fcase t2[] = {
-        {"kaudit.pod.source", NULL, "mergepatch"},
-        {"kaudit.pod.containers.image", NULL, "busybox"},
-        {"kaudit.pod.containers.privileged", NULL, "true"},
-        {"ka.req.pod.ephemeralContainers.privileged", NULL, "true"},
-    };
-    RUN(EV_EPHEMERAL, t2);
-}
-
-static const char *const EV_TOKEN_OTHER =
-    "{\"auditID\":\"t-1\",\"verb\":\"create\",\"user\":{\"username\":"
-    "\"system:serviceaccount:ns1:sa1\"},\"objectRef\":{\"resource\":\"serviceaccounts\","
-    "\"subresource\":\"token\",\"namespace\":\"ns1\",\"name\":\"sa2\"}}";
-static const char *const EV_TOKEN_SELF =
-    "{\"auditID\":\"t-2\",\"verb\":\"create\",\"user\":{\"username\":"
-    "\"system:serviceaccount:ns1:sa2\"},\"objectRef\":{\"resource\":\"serviceaccounts\","
-    "\"subresource\":\"token\",\"namespace\":\"ns1\",\"name\":\"sa2\"}}";
-static const char *const EV_SECRET =
-    "{\"auditID\":\"x-1\",\"verb\":\"create\",\"objectRef\":{\"resource\":\"secrets\"},"
-    "\"requestObject\":{\"kind\":\"Secret\",\"type\":\"kubernetes.io/service-account-token\"}}";
-
-Test(dfields, kaudit_misc)
-{
-    static const struct fcase t1[] = {
-        {"kaudit.tokenrequest.sa", NULL, "ns1:sa2"},
-        {"kaudit.tokenrequest.self", NULL, "false"},
-        {"kaudit.req.secret.type", NULL, NULL},
-        {"kaudit.cluster", NULL, NULL},
-    };
-    RUN(EV_TOKEN_OTHER, t1);
-    static const struct fcase t2[] = {
-        {"kaudit.tokenrequest.self", NULL, "true"},
-    };
-    RUN(EV_TOKEN_SELF, t2);
-    static const struct fcase t3[] = {
-        {"kaudit.req.secret.type", NULL, "kubernetes.io/service-account-token"},
-        {"kaudit.tokenrequest.sa", NULL, NULL},
-    };
-    RUN(EV_SECRET, t3);
-}
-
-static const char *const EV_NOAUDIT =
-    "{\"kind\":\"Event\",\"level\":\"Metadata\",\"stage\":\"ResponseComplete\",\"verb\":\"get\","
-    "\"user\":{\"username\":\"x\"},\"stageTimestamp\":\"2024-01-01T00:00:01.5Z\"}";
-
-Test(dfields, needs_audit_id)
-{
-    static const struct fcase t[] = {
-        {"ka.user.name", NULL, NULL},
-        {"ka.verb", NULL, NULL},
-        {"ka.req.binding.subject.has_name", "x", NULL},
-        {"kaudit.pod.source", NULL, NULL},
-        {"jevt.value", "/verb", "get"},
-        {"evt.source", NULL, "k8s_audit"},
-        {"evt.rawtime.ns", NULL, "500000000"},
-    };
-    RUN(EV_NOAUDIT, t);
 }
 
 static const char *const EV_ESCAPED = "{\"auditID\":\"\\u0061\",\"verb\":\"cr\\u0065ate\",\"requestURI\":\"/api/v1/namespaces/d/pods/p/attach?command=%E2%9C%93\\u0026command=\\u0026command\\u0026=x\\u0026command=%\",\"objectRef\":{\"resource\":\"p\\u006fds\",\"subresource\":\"attach\"},\"user\":{\"username\":\"system:serviceaccount:\\u006e:s\"},\"sourceIPs\":[\"\\u0031.2.3.4\"],\"annotations\":{\"kaudit.io\\/cluster\":\"c\\ud800\"},\"requestObject\":{\"sp\\u0065c\":{\"containers\":[{\"image\":\"a\\/b:c\",\"command\":[\"x\",1,true,null,{\"k\":[1, 2]}],\"ports\":[{\"hostPort\":null},{\"hostPort\":1e3}]}],\"securityContext\":{\"runAsUser\":-0.5e-3}}},\"stageTimestamp\":\"1969-12-31T23:59:59.999999999Z\"}";
