@@ -37,7 +37,7 @@
 #define KA_STORE_MAX_EVENT (16u << 20)
 #define KA_STORE_MAX_BATCH 65536u
 #define KA_STORE_MAX_BATCH_BYTES (256u << 20)
-#define KA_STORE_SCHEMA_VERSION 3
+#define KA_STORE_SCHEMA_VERSION 4
 
 struct ka_store_opts {
     bool readonly;
@@ -45,6 +45,8 @@ struct ka_store_opts {
     int zstd_level;       /* 0 = default (3) */
     bool no_dict;         /* never train a zstd dictionary */
     unsigned cache_mb;    /* SQLite page cache; 0 = 64 (256 with bulk) */
+    bool no_mmap;         /* read through the page cache only, never a mapping of the file:
+                             a long-running process's RSS then does not grow with the store */
     int busy_ms;          /* wait for another writer; 0 = 10000 */
     int64_t max_age_sec;  /* retention by requestReceivedTimestamp age; 0 = keep */
     uint64_t max_bytes;   /* retention by database size; 0 = unlimited */

@@ -59,13 +59,16 @@ static int reserve(struct db_group *g, size_t n)
     uint8_t *ranks = realloc(g->ranks, nc);
     if (ranks)
         g->ranks = ranks;
+    uint8_t *okey = realloc(g->okey, nc);
+    if (okey)
+        g->okey = okey;
     struct db_head *heads = realloc(g->heads, nc * sizeof *heads);
     if (heads)
         g->heads = heads;
     uint32_t *slots = realloc(g->slots, 2 * nc * sizeof *slots);
     if (slots)
         g->slots = slots;
-    if (!next || !act || !ranks || !heads || !slots)
+    if (!next || !act || !ranks || !okey || !heads || !slots)
         return KA_ENOMEM;
     g->cap = nc;
     return KA_OK;
@@ -76,6 +79,7 @@ void db_group_free(struct db_group *g)
     free(g->next);
     free(g->act);
     free(g->ranks);
+    free(g->okey);
     free(g->heads);
     free(g->slots);
     memset(g, 0, sizeof *g);
@@ -90,6 +94,7 @@ static void link_rows(struct db_group *g, const struct db_batch *b)
     for (size_t i = 0; i < b->n; i++) {
         const struct db_row *r = &b->rows[i];
         g->next[i] = UINT32_MAX;
+        g->okey[i] = 1;
         if (r->len[DF_AID] == 0) {
             g->act[i] = DB_ACT_SINGLE;
             continue;
@@ -233,6 +238,36 @@ static int stored_ranks(struct ka_store *s, const struct db_head *hd, unsigned *
     return rc == SQLITE_DONE ? KA_OK : db_err(s, rc, "stage lookup");
 }
 
+/* Whether rows x and y have the same ev_obj key, apiGroup, subresource and (present)
+ * requestReceivedTimestamp: then a query finds either through the other (db_query.c). */
+static bool same_obj(const struct db_batch *b, const struct db_row *x, const struct db_row *y)
+{
+    static const enum db_field f[] = {DF_RES, DF_NAME, DF_VERB, DF_NS, DF_SUB, DF_APIGROUP};
+    if (!x->has_ts || !y->has_ts || x->ts != y->ts)
+        return false;
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (x->len[f[i]] != y->len[f[i]] ||
+            memcmp(b->arena.p + x->off[f[i]], b->arena.p + y->off[f[i]], x->len[f[i]]) != 0)
+            return false;
+    return true;
+}
+
+/*
+ * The okey column of a request's new rows, given its new latest row win: ev_obj (WHERE
+ * okey = 1) holds the latest row, and another stage only when its object or timestamp differs
+ * from the latest row's (most requests: one entry instead of two or three). Every row with
+ * okey = 0 thus has a row of the same request with okey = 1, the same key columns and the
+ * same ts (both leave together in retention, which deletes whole timestamps); okey is never
+ * cleared afterwards.
+ */
+static void mark_okey(struct db_group *g, const struct db_batch *b, const struct db_head *hd,
+                      uint32_t win)
+{
+    for (uint32_t i = hd->first; i != UINT32_MAX; i = g->next[i])
+        if (i != win && g->act[i] == DB_ACT_INSERT)
+            g->okey[i] = !same_obj(b, &b->rows[i], &b->rows[win]);
+}
+
 /* Decides the rows of one request; *new_req when it had no stored stage. */
 static int decide(struct ka_store *s, const struct db_head *hd, bool *new_req)
 {
@@ -263,6 +298,7 @@ static int decide(struct ka_store *s, const struct db_head *hd, bool *new_req)
     if (win != UINT32_MAX) {
         g->act[win] = DB_ACT_LATEST;
         g->ranks[win] = (uint8_t)mask;
+        mark_okey(g, b, hd, win);
     }
     if (best_id == 0 || mask == stored)
         return KA_OK;

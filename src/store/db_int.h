@@ -101,6 +101,7 @@ struct db_group {
     uint32_t *next;        /* next row of the same auditID, UINT32_MAX at the end */
     uint8_t *act;          /* DB_ACT_* per row */
     uint8_t *ranks;        /* a latest row's ranks column: its request's stored stages */
+    uint8_t *okey;         /* okey column: 1 when the row is in ev_obj (schema version 4) */
     struct db_head *heads; /* one per auditID */
     size_t nheads;
     uint32_t *slots;       /* hash table of 2 * cap entries: index into heads */

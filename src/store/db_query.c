@@ -9,6 +9,9 @@
  * When every kind translated exactly (no grep, no over-long id list, ...) the SQL alone is
  * the answer (the aggregates in db_top.c rely on this); ka_store_query re-checks every
  * candidate with ka_query_match anyway.
+ * ev_obj holds only the rows with okey = 1 (schema version 4): a query over all stages (or one
+ * stage) that names resources reads its candidates through them (object_from), every other
+ * query reads the table as it is (dbq_from: "events").
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -23,8 +26,13 @@
 
 void dbq_free(struct dbq *x)
 {
+    if (x->sub) {
+        dbq_free(x->sub);
+        free(x->sub);
+    }
     ka_buf_free(&x->w);
     ka_buf_free(&x->tmp);
+    ka_buf_free(&x->from);
     free(x->binds);
     memset(x, 0, sizeof *x);
 }
@@ -40,7 +48,8 @@ static int add_bind(struct dbq *x, const char *p, size_t n, int64_t i, bool text
         x->capb = nc;
     }
     x->binds[x->nb++] = (struct dbq_bind){p, n, i, text};
-    return ka_buf_putc(&x->w, '?');
+    /* numbered: the clause may appear twice in a statement */
+    return ka_buf_printf(&x->w, "?%zu", x->base + x->nb);
 }
 
 static int and(struct dbq *x)
@@ -321,12 +330,27 @@ static int64_t clamp_ns(struct ka_time t)
     return t.sec * 1000000000 + t.nsec;
 }
 
+/* Whether every resource item of q names one resource (res_id = ...): ev_obj may narrow q. */
+static bool names_resource(const struct ka_query *q)
+{
+    for (size_t i = 0; i < q->n_resources; i++)
+        if (strcmp(q->resources[i].resource, "*") == 0)
+            return false;
+    return q->n_resources > 0;
+}
+
 static int scalars(struct dbq *x)
 {
     const struct ka_query *q = x->q;
     int rc = KA_OK;
     switch (q->stage_mode) {
-    case KA_QSTAGE_REQUESTS: rc = ka_buf_puts(&x->w, " AND latest = 1"); break;
+    case KA_QSTAGE_REQUESTS:
+        rc = ka_buf_puts(&x->w, " AND latest = 1");
+        /* a latest row always has okey = 1: stated so that SQLite may use ev_obj (only then:
+         * the column would make ev_req and ev_user non-covering) */
+        if (rc == 0 && names_resource(q))
+            rc = ka_buf_puts(&x->w, " AND okey = 1");
+        break;
     case KA_QSTAGE_ONE:
         rc = ka_buf_printf(&x->w, " AND rank = %d", ka_query_stage_rank(q->stage));
         break;
@@ -346,14 +370,87 @@ static int scalars(struct dbq *x)
 
 #define QOFF(m) offsetof(struct ka_query, m)
 
+static int build_clause(struct ka_store *s, const struct ka_query *q, size_t base,
+                        struct dbq *x);
+
+/* ---- queries over all stages by object ---- */
+
+/* Whether q is over all stages (or one) and ev_obj may narrow it. */
+static bool by_object(const struct ka_query *q)
+{
+    return q->stage_mode != KA_QSTAGE_REQUESTS && names_resource(q);
+}
+
+/*
+ * The candidates of a query over all stages (or one stage) that names resources: ev_obj holds
+ * only rows with okey = 1; a row with okey = 0 has a row of its request (same ah) with
+ * okey = 1, the same ts, resource, subresource, apiGroup, name, verb and namespace
+ * (db_group.c). So the rows with okey = 1 that match the object part of the clause (sub),
+ * plus the okey = 0 rows that share ts and ah with one of them, hold every row of the query;
+ * the whole clause is then applied to them.
+ */
+static int object_from(struct dbq *x)
+{
+    struct ka_query oq;
+    const struct ka_query *q = x->q;
+    memset(&oq, 0, sizeof oq);
+    oq.stage_mode = KA_QSTAGE_ANY;
+    oq.resources = q->resources;
+    oq.n_resources = q->n_resources;
+    oq.names = q->names;
+    oq.verbs = q->verbs;
+    oq.namespaces = q->namespaces;
+    oq.has_since = q->has_since;
+    oq.since = q->since;
+    oq.has_until = q->has_until;
+    oq.until = q->until;
+    x->sub = malloc(sizeof *x->sub);
+    if (!x->sub)
+        return KA_ENOMEM;
+    int rc = build_clause(x->s, &oq, x->base + x->nb, x->sub);
+    const struct ka_buf *c = &x->sub->w;
+    rc = rc ? rc : ka_buf_printf(&x->from,
+                                 "(SELECT id AS cid FROM events WHERE okey = 1 AND %.*s"
+                                 " UNION ALL SELECT DISTINCT o.id FROM"
+                                 " (SELECT ts AS pts, ah AS pah FROM events WHERE okey = 1"
+                                 " AND %.*s) AS p CROSS JOIN events AS o ON o.ts = p.pts"
+                                 " AND o.ah = p.pah AND o.okey = 0) AS c"
+                                 " CROSS JOIN events ON events.id = c.cid",
+                                 (int)c->n, c->p, (int)c->n, c->p);
+    return rc;
+}
+
+const char *dbq_from(const struct dbq *x)
+{
+    return x->from.n ? x->from.p : "events";
+}
+
+bool dbq_joined(const struct dbq *x)
+{
+    return x->sub != NULL;
+}
+
 int dbq_build(struct ka_store *s, const struct ka_query *q, struct dbq *x)
+{
+    int rc = build_clause(s, q, 0, x);
+    if (rc == 0 && by_object(q))
+        rc = object_from(x);
+    if (rc == 0 && !ka_buf_cstr(&x->from))
+        rc = KA_ENOMEM;
+    return rc;
+}
+
+static int build_clause(struct ka_store *s, const struct ka_query *q, size_t base,
+                        struct dbq *x)
 {
     memset(x, 0, sizeof *x);
     x->s = s;
     x->q = q;
+    x->base = base;
     x->exact = true;
     ka_buf_init(&x->w, 1u << 24);
     ka_buf_init(&x->tmp, 1u << 24);
+    ka_buf_init(&x->from, 1u << 25);
     int rc = ka_buf_puts(&x->w, "1");
     rc = rc ? rc : scalars(x);
     rc = rc ? rc : strs_kind(x, "user_id", DK_USER, &q->users, QOFF(users));
@@ -377,22 +474,29 @@ int dbq_prepare(struct dbq *x, const char *head, const char *tail, sqlite3_stmt 
     int rc = ka_buf_printf(&sql, "%s WHERE %.*s %s", head, (int)x->w.n, x->w.p, tail);
     const char *c = rc ? NULL : ka_buf_cstr(&sql);
     rc = c ? db_prepare(x->s, c, st) : KA_ENOMEM;
-    for (size_t i = 0; rc == 0 && i < x->nb; i++) {
-        const struct dbq_bind *b = &x->binds[i];
-        if (b->text)
-            sqlite3_bind_text(*st, (int)i + 1, b->p, (int)b->n, SQLITE_STATIC);
-        else
-            sqlite3_bind_int64(*st, (int)i + 1, b->i);
-    }
+    for (const struct dbq *d = x; rc == 0 && d; d = d->sub)
+        for (size_t i = 0; i < d->nb; i++) {
+            const struct dbq_bind *b = &d->binds[i];
+            int at = (int)(d->base + i + 1);
+            if (b->text)
+                sqlite3_bind_text(*st, at, b->p, (int)b->n, SQLITE_STATIC);
+            else
+                sqlite3_bind_int64(*st, at, b->i);
+        }
     ka_buf_free(&sql);
     return rc;
 }
 
 /* ---- rows ---- */
 
-static const char *const row_head =
-    "SELECT blk, boff, bsize FROM events";
 static const char *const row_tail = "ORDER BY ts, aid, rank, events.id";
+
+/* "SELECT blk, boff, bsize FROM ..." in h (NUL-terminated). */
+static int row_head(const struct dbq *x, struct ka_buf *h)
+{
+    int rc = ka_buf_printf(h, "SELECT blk, boff, bsize FROM %s", dbq_from(x));
+    return rc ? rc : ka_buf_cstr(h) ? KA_OK : KA_ENOMEM;
+}
 
 struct row_ctx {
     struct ka_store *s;
@@ -432,9 +536,12 @@ int ka_store_query(struct ka_store *s, const struct ka_query *q,
     struct dbq x;
     sqlite3_stmt *st = NULL;
     struct row_ctx c = {s, q, fn, ud, 0};
+    struct ka_buf h;
+    ka_buf_init(&h, 0);
     s->dbuf_blk = 0; /* block ids may be reused after retention: cache within one query only */
     int rc = dbq_build(s, q, &x);
-    rc = rc ? rc : dbq_prepare(&x, row_head, row_tail, &st);
+    rc = rc ? rc : row_head(&x, &h);
+    rc = rc ? rc : dbq_prepare(&x, h.p, row_tail, &st);
     int step = SQLITE_DONE;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
         rc = one_row(&c, st);
@@ -444,6 +551,7 @@ int ka_store_query(struct ka_store *s, const struct ka_query *q,
         rc = KA_OK;
     sqlite3_finalize(st);
     dbq_free(&x);
+    ka_buf_free(&h);
     return rc;
 }
 
@@ -467,13 +575,17 @@ int ka_store_explain(struct ka_store *s, const struct ka_query *q, const char *f
                      struct ka_buf *out)
 {
     struct dbq x;
+    struct ka_buf h;
     if (field)
         return db_top_explain(s, q, field, out);
+    ka_buf_init(&h, 0);
     int rc = dbq_build(s, q, &x);
-    rc = rc ? rc : ka_buf_printf(out, "%s WHERE %.*s %s", row_head, (int)x.w.n, x.w.p, row_tail);
-    rc = rc ? rc : dbq_plan(&x, row_head, row_tail, out);
+    rc = rc ? rc : row_head(&x, &h);
+    rc = rc ? rc : ka_buf_printf(out, "%s WHERE %.*s %s", h.p, (int)x.w.n, x.w.p, row_tail);
+    rc = rc ? rc : dbq_plan(&x, h.p, row_tail, out);
     if (rc == 0 && !ka_buf_cstr(out))
         rc = KA_ENOMEM;
     dbq_free(&x);
+    ka_buf_free(&h);
     return rc;
 }

@@ -22,12 +22,22 @@ struct dbq {
     struct ka_buf tmp;
     struct dbq_bind *binds;
     size_t nb, capb;
+    size_t base;      /* parameters are numbered ?base+1 ... */
     bool exact; /* the clause alone selects exactly the rows of q (limit aside) */
+    /* What the clause is applied to: "events", or for a query over all stages by object
+     * (schema version 4: ev_obj holds only the rows with okey = 1) the candidate rows joined
+     * to events; sub is the object part of the clause used to find them. */
+    struct ka_buf from;
+    struct dbq *sub;
 };
 
 /* Builds the clause for q. Free with dbq_free (also after an error). */
 int dbq_build(struct ka_store *s, const struct ka_query *q, struct dbq *x);
-/* Prepares "<head> WHERE <clause> <tail>" with the parameters bound. */
+/* What the head's FROM names: "events" or the candidate rows joined to events (NUL-terminated). */
+const char *dbq_from(const struct dbq *x);
+/* Whether the FROM is the candidate join (then no NOT INDEXED / INDEXED BY on it). */
+bool dbq_joined(const struct dbq *x);
+/* Prepares "<head> WHERE <clause> <tail>" with the parameters bound (head from dbq_from). */
 int dbq_prepare(struct dbq *x, const char *head, const char *tail, sqlite3_stmt **st);
 void dbq_free(struct dbq *x);
 /* Appends "\nplan: ..." lines: SQLite's plan for "head WHERE clause tail". */

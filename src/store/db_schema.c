@@ -17,8 +17,10 @@
  *   ev_user (user_id, ts, latest)      one user's requests; top users in a time window is one
  *           WHERE latest = 1           counting range per user
  *   ev_obj  (res_id, name, verb_id,    "who deleted deployment X" (the verb is checked in the
- *            ns_id, ts)                index, not in thousands of rows of a busy object), an
- *                                      object's history
+ *            ns_id, ts) WHERE okey = 1 index, not in thousands of rows of a busy object), an
+ *                                      object's history; version 3: every row, now a
+ *                                      request's latest row and the stages whose object
+ *                                      or ts differ from it
  *   ev_code (code, ts) code >= 400     denied and failed requests (a small partial index)
  *
  * Version 2 moves the canonical events from bodies (one zstd frame per event) to blocks (one
@@ -95,6 +97,14 @@ static const char *const migrations[] = {
     "  WHERE o.ah = events.ah AND o.aid = events.aid) WHERE latest = 1;"
     "DROP INDEX ev_aid;"
     "CREATE INDEX ev_aid ON events(ah) WHERE latest = 1;",
+    /* 3 -> 4: ev_obj holds the rows with okey = 1: a request's latest row, and its other
+     * stages only when their object or requestReceivedTimestamp differ from the latest
+     * row's (the costliest index to insert into, now about one entry per request). A query
+     * over all stages finds the others through their request's indexed row (db_query.c).
+     * Rows of before keep their entry. */
+    "ALTER TABLE events ADD COLUMN okey INTEGER NOT NULL DEFAULT 1;"
+    "DROP INDEX ev_obj;"
+    "CREATE INDEX ev_obj ON events(res_id, name, verb_id, ns_id, ts) WHERE okey = 1;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == KA_STORE_SCHEMA_VERSION,

@@ -26,20 +26,26 @@ static bool scans_an_index(struct dbq *x, const char *head, const char *tail)
     return scan;
 }
 
-static const char *count_head(struct dbq *x)
+static int count_head(struct dbq *x, struct ka_buf *h)
 {
-    static const char *const plain = "SELECT count(*) FROM events";
-    return scans_an_index(x, plain, "") ? "SELECT count(*) FROM events NOT INDEXED" : plain;
+    int rc = ka_buf_printf(h, "SELECT count(*) FROM %s", dbq_from(x));
+    rc = rc ? rc : ka_buf_cstr(h) ? KA_OK : KA_ENOMEM;
+    if (rc == 0 && !dbq_joined(x) && scans_an_index(x, h->p, ""))
+        rc = ka_buf_puts(h, " NOT INDEXED");
+    return rc ? rc : ka_buf_cstr(h) ? KA_OK : KA_ENOMEM;
 }
 
 int ka_store_count(struct ka_store *s, const struct ka_query *q, uint64_t *out)
 {
     struct dbq x;
     sqlite3_stmt *st = NULL;
+    struct ka_buf h;
+    ka_buf_init(&h, 0);
     int rc = dbq_build(s, q, &x);
     if (rc == 0 && (!x.exact || q->limit))
         rc = KA_ENOENT;
-    rc = rc ? rc : dbq_prepare(&x, count_head(&x), "", &st);
+    rc = rc ? rc : count_head(&x, &h);
+    rc = rc ? rc : dbq_prepare(&x, h.p, "", &st);
     if (rc == 0) {
         int step = sqlite3_step(st);
         if (step == SQLITE_ROW)
@@ -49,6 +55,7 @@ int ka_store_count(struct ka_store *s, const struct ka_query *q, uint64_t *out)
     }
     sqlite3_finalize(st);
     dbq_free(&x);
+    ka_buf_free(&h);
     return rc;
 }
 
@@ -194,11 +201,11 @@ static bool per_user(const struct top_field *f, const struct ka_query *q)
 static int top_sql(struct dbq *x, const struct top_field *f, struct ka_buf *head,
                    struct ka_buf *tail)
 {
-    int rc = ka_buf_printf(head, "SELECT count(*), %s FROM events", f->cols);
+    int rc = ka_buf_printf(head, "SELECT count(*), %s FROM %s", f->cols, dbq_from(x));
     rc = rc ? rc : ka_buf_printf(tail, "GROUP BY %s", f->cols);
     if (rc == 0 && (!ka_buf_cstr(head) || !ka_buf_cstr(tail)))
         rc = KA_ENOMEM;
-    if (rc == 0 && scans_an_index(x, head->p, tail->p)) {
+    if (rc == 0 && !dbq_joined(x) && scans_an_index(x, head->p, tail->p)) {
         ka_buf_reset(head);
         rc = ka_buf_printf(head, "SELECT count(*), %s FROM events NOT INDEXED", f->cols);
         rc = rc ? rc : ka_buf_cstr(head) ? KA_OK : KA_ENOMEM;

@@ -19,8 +19,8 @@
 static const char *const sql_ins =
     "INSERT INTO events(aid, rank, ah, latest, ts, sts, user_id, as_id, groups_id, verb_id,"
     " apigroup_id, res_id, sub_id, ns_id, name, code, decision, ips_id, ua_id, cluster_id,"
-    " level, blk, boff, bsize, ranks)"
-    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " level, blk, boff, bsize, ranks, okey)"
+    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char *const sql_blk = "INSERT INTO blocks(dict, size, live, data) VALUES(?,?,?,?)";
 
 #define SPAN(r, b, f) ((b)->arena.p + (r)->off[f]), ((size_t)(r)->len[f])
@@ -196,8 +196,9 @@ static void bind_opt_int64(sqlite3_stmt *st, int col, bool has, int64_t v)
 }
 
 /* Inserts the row; its block is blk, its line at boff in the block. latest_ranks: 0 for a row
- * that is not its request's latest, else the request's stages (a bit per rank). */
-static int insert_row(struct ka_store *s, const struct db_row *r, int latest_ranks,
+ * that is not its request's latest, else the request's stages (a bit per rank); okey: whether
+ * ev_obj holds it. */
+static int insert_row(struct ka_store *s, const struct db_row *r, int latest_ranks, int okey,
                       int64_t blk, uint64_t boff)
 {
     const struct db_batch *b = s->wb;
@@ -221,6 +222,7 @@ static int insert_row(struct ka_store *s, const struct db_row *r, int latest_ran
     sqlite3_bind_int64(st, 23, (int64_t)boff);
     sqlite3_bind_int64(st, 24, (int64_t)r->len[DF_LINE]);
     sqlite3_bind_int(st, 25, latest_ranks);
+    sqlite3_bind_int(st, 26, okey);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? KA_OK : db_err(s, rc, "insert");
@@ -304,7 +306,7 @@ static int write_block(struct ka_store *s, const struct db_blk *k, uint64_t *ins
             rc = insert_block(s, k, live, &blk);
         int ranks = act == DB_ACT_INSERT ? 0
                     : act == DB_ACT_SINGLE ? 1 << (r->rank & 7) : s->grp.ranks[i];
-        rc = rc ? rc : insert_row(s, r, ranks, blk, r->off[DF_LINE] - k->loff);
+        rc = rc ? rc : insert_row(s, r, ranks, s->grp.okey[i], blk, r->off[DF_LINE] - k->loff);
         if (rc == 0) {
             kept++;
             (*ins)++;

@@ -226,6 +226,7 @@ static int open_store(const char *data_dir, unsigned cache_mb, struct ka_store *
     struct ka_store_opts so;
     ka_store_opts_default(&so);
     so.cache_mb = cache_mb;
+    so.no_mmap = true; /* a mapping of the store would count in the collector's RSS */
     *out = NULL;
     if (snprintf(dir, sizeof dir, "%s/store", data_dir) >= (int)sizeof dir)
         return KA_ETOOBIG;
