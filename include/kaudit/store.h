@@ -61,6 +61,8 @@ struct ka_store;
  * store with an older schema is KA_EINVAL (it needs a writable open first). On failure *out is
  * NULL and ka_store_errmsg(NULL) says why. */
 int ka_store_open(const char *data_dir, bool readonly, struct ka_store **out);
+/* Same with options (NULL: the defaults). */
+int ka_store_open_dir(const char *data_dir, const struct ka_store_opts *o, struct ka_store **out);
 /* Same with options; path is the database file itself. */
 int ka_store_open_path(const char *path, const struct ka_store_opts *o, struct ka_store **out);
 /* Discards an uncommitted batch. NULL: no-op. */

@@ -111,10 +111,16 @@ static int make_dirs(const char *path)
 
 int ka_store_open(const char *data_dir, bool readonly, struct ka_store **out)
 {
-    char dir[DB_PATH_MAX], path[DB_PATH_MAX];
     struct ka_store_opts o;
     ka_store_opts_default(&o);
     o.readonly = readonly;
+    return ka_store_open_dir(data_dir, &o, out);
+}
+
+int ka_store_open_dir(const char *data_dir, const struct ka_store_opts *opts, struct ka_store **out)
+{
+    char dir[DB_PATH_MAX], path[DB_PATH_MAX];
+    bool readonly = opts && opts->readonly;
     *out = NULL;
     if (!data_dir || snprintf(dir, sizeof dir, "%s/store", data_dir) >= (int)sizeof dir - 16) {
         set_open_errmsg(NULL, data_dir, KA_EINVAL);
@@ -131,7 +137,7 @@ int ka_store_open(const char *data_dir, bool readonly, struct ka_store **out)
         set_open_errmsg(NULL, dir, KA_ETOOBIG);
         return KA_ETOOBIG;
     }
-    return ka_store_open_path(path, &o, out);
+    return ka_store_open_path(path, opts, out);
 }
 
 static int64_t pragma_int(struct ka_store *s, const char *sql);

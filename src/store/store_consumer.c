@@ -13,14 +13,12 @@
  * is counted and skipped (the journal only holds events the collector accepted). Retention
  * runs every retain_every_sec.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "kaudit/store.h"
@@ -219,21 +217,14 @@ static void *run(void *arg)
     return NULL;
 }
 
-/* ka_store_open with a page cache of cache_mb: the collector keeps its memory small. */
+/* The store with a page cache of cache_mb: the collector keeps its memory small. */
 static int open_store(const char *data_dir, unsigned cache_mb, struct ka_store **out)
 {
-    char dir[4096], path[4096 + 16];
     struct ka_store_opts so;
     ka_store_opts_default(&so);
     so.cache_mb = cache_mb;
     so.no_mmap = true; /* a mapping of the store would count in the collector's RSS */
-    *out = NULL;
-    if (snprintf(dir, sizeof dir, "%s/store", data_dir) >= (int)sizeof dir)
-        return KA_ETOOBIG;
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return KA_EIO;
-    snprintf(path, sizeof path, "%s/kaudit.db", dir);
-    return ka_store_open_path(path, &so, out);
+    return ka_store_open_dir(data_dir, &so, out);
 }
 
 int ka_store_consumer_start(struct ka_journal *j, const char *data_dir,
