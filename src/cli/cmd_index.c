@@ -239,21 +239,14 @@ static int retain(struct irun *r)
 
 static int open_store(const struct icli *c, struct ka_store **out)
 {
-    char path[PATH_MAX];
     struct ka_store_opts so;
     ka_store_opts_default(&so);
     so.bulk = true;
     so.no_dict = c->no_dict;
     if (c->zstd_level)
         so.zstd_level = c->zstd_level;
-    /* ka_store_open creates DIR/store; then reopen with the bulk options. */
-    struct ka_store *tmp = NULL;
-    int rc = ka_store_open(c->dir, false, &tmp);
-    ka_store_close(tmp);
-    if (rc == 0 && snprintf(path, sizeof path, "%s/store/kaudit.db", c->dir) >= (int)sizeof path)
-        rc = KA_ETOOBIG;
-    if (rc == 0)
-        rc = ka_store_open_path(path, &so, out);
+    /* creates DIR/store and, for a new store, its file with the bulk options' page size */
+    int rc = ka_store_open_dir(c->dir, &so, out);
     if (rc)
         fprintf(stderr, "kaudit index: cannot open the store in %s: %s\n", c->dir,
                 ka_store_errmsg(NULL));

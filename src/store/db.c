@@ -142,14 +142,18 @@ int ka_store_open_dir(const char *data_dir, const struct ka_store_opts *opts, st
 
 static int64_t pragma_int(struct ka_store *s, const char *sql);
 
+unsigned db_cache_kib(const struct ka_store *s)
+{
+    return (s->o.cache_mb ? s->o.cache_mb : (s->o.bulk ? 256u : 64u)) * 1024u;
+}
+
 static int set_pragmas(struct ka_store *s)
 {
     char sql[512];
-    unsigned cache = s->o.cache_mb ? s->o.cache_mb : (s->o.bulk ? 256u : 64u);
     snprintf(sql, sizeof sql,
              "PRAGMA cache_size = -%u; PRAGMA temp_store = MEMORY;"
              "PRAGMA mmap_size = %s; PRAGMA synchronous = %s;",
-             cache * 1024u, s->o.no_mmap ? "0" : "1099511627776", s->o.bulk ? "NORMAL" : "FULL");
+             db_cache_kib(s), s->o.no_mmap ? "0" : "1099511627776", s->o.bulk ? "NORMAL" : "FULL");
     int rc = db_exec(s, sql);
     if (rc || s->o.readonly)
         return rc;
@@ -233,6 +237,11 @@ int ka_store_open_path(const char *path, const struct ka_store_opts *o, struct k
         rc = set_pragmas(s);
     if (rc == 0)
         rc = db_migrate(s);
+    /* The indexes of a bulk load that ended before it built them. Not an error when it
+     * fails: queries are exact without them, and a load still running (holding the lock)
+     * builds them when it ends. */
+    if (rc == 0 && db_indexes_build(s) != 0)
+        s->errmsg[0] = 0;
     if (rc) {
         set_open_errmsg(s, path, rc);
         ka_store_close(s);
@@ -247,7 +256,10 @@ void ka_store_close(struct ka_store *s)
     if (!s)
         return;
     db_async_stop(s);
-    (void)db_txn_end(s); /* the batches handed over land; a failure loses only them */
+    /* the batches handed over land (a failure loses only them), then the indexes of a bulk
+     * load; if that fails, the next writable open builds them */
+    if (db_txn_end(s) == 0 && s->idx_dropped)
+        (void)db_indexes_build(s);
     db_writer_free(s);
     for (size_t i = 0; i < s->n_ddicts; i++)
         ZSTD_freeDDict(s->ddicts[i].dd);
@@ -330,6 +342,8 @@ int ka_store_checkpoint(struct ka_store *s)
     if (s->o.readonly)
         return KA_OK;
     int rc = db_txn_end(s);
+    if (rc == 0 && s->idx_dropped)
+        rc = db_indexes_build(s);
     return rc ? rc : db_exec(s, "PRAGMA wal_checkpoint(TRUNCATE)");
 }
 

@@ -9,6 +9,9 @@
  * synchronously, before anything else, so that no batch is lost and batches land in order
  * (the journal consumer commits its cursor only after a batch and all before it landed).
  *
+ * Compression goes to whichever thread has time: the caller compresses a batch's blocks as
+ * they close, unless the writer was idle when the previous batch came (s->writer_packs).
+ *
  * A bulk load's writer leaves its transaction open over several batches (db_write.c):
  * ka_store_sync and ka_store_commit commit it, so a batch has landed when they return.
  */
@@ -60,15 +63,17 @@ static int start(struct ka_store *s)
     return KA_OK;
 }
 
-/* Waits until no batch is in flight. */
-static void wait_idle(struct ka_store *s)
+/* Waits until no batch is in flight; whether there was one. */
+static bool wait_idle(struct ka_store *s)
 {
     if (!s->async_started)
-        return;
+        return false;
     pthread_mutex_lock(&s->async_mu);
+    bool waited = s->async_busy;
     while (s->async_busy)
         pthread_cond_wait(&s->async_cv, &s->async_mu);
     pthread_mutex_unlock(&s->async_mu);
+    return waited;
 }
 
 void db_async_stop(struct ka_store *s)
@@ -118,17 +123,18 @@ int ka_store_commit_async(struct ka_store *s)
     struct db_batch *b = s->fill;
     if (s->o.readonly)
         return KA_EINVAL;
-    int rc = db_batch_seal(s, b); /* compressed here, on the caller's thread */
+    int rc = db_batch_seal(s, b); /* compressed here, on the caller's thread (see below) */
     if (rc)
         return rc;
-    bool packed = db_batch_packed(b);
-    wait_idle(s);
+    /* what is not compressed yet, the writer compresses once the dictionary is settled */
+    bool ready = db_batch_packed(b) || s->cdict || s->o.no_dict;
+    bool waited = wait_idle(s);
     if (s->async_rc) /* an error not yet reported by ka_store_sync */
         return s->async_rc;
     rc = retry_failed(s);
     if (rc)
         return rc;
-    if (!packed || b->n == 0) {
+    if (!ready || b->n == 0) {
         struct ka_store_commit_stats cs = {0, 0};
         rc = db_commit_batch(s, b, &cs);
         s->async_acc.inserted += cs.inserted;
@@ -142,6 +148,11 @@ int ka_store_commit_async(struct ka_store *s)
     s->async_b = b;
     s->async_busy = true;
     s->fill = b == &s->bat[0] ? &s->bat[1] : &s->bat[0];
+    /* Balance the two threads: a writer that was idle when this batch came compresses the
+     * blocks of the next one itself; one that kept the caller waiting leaves that to the
+     * caller (a bulk load whose indexes wait for its end: the writer has time to spare;
+     * inserting into every index: it has none). */
+    s->writer_packs = !waited;
     pthread_cond_broadcast(&s->async_cv);
     pthread_mutex_unlock(&s->async_mu);
     return KA_OK;

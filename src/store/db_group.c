@@ -198,7 +198,8 @@ int db_seen_check(struct ka_store *s)
         return KA_OK;
     f->bits = calloc(DB_SEEN_BITS / 64, sizeof *f->bits);
     f->valid = f->bits != NULL;
-    return KA_OK;
+    /* an empty store: its secondary indexes are built when the load ends */
+    return db_indexes_drop(s);
 }
 
 /* Whether key ah may have stored rows (always, unless the filter knows better); adds it. */

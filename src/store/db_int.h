@@ -118,6 +118,13 @@ struct db_seen {
     int64_t version; /* PRAGMA data_version at our last transaction */
 };
 
+/* A zstd compression context and the dictionary it references (set up lazily). */
+struct db_zctx {
+    ZSTD_CCtx *cc;
+    const ZSTD_CDict *cdict;
+    bool set;
+};
+
 struct db_ddict {
     int64_t id;
     ZSTD_DDict *dd;
@@ -141,6 +148,7 @@ struct ka_store {
     bool txn_open;
     uint64_t txn_rows;     /* rows of the batches in the open transaction */
     bool dict_in_txn;      /* the dictionary was saved by the open transaction */
+    bool idx_dropped;      /* this load dropped the deferred indexes (db_schema.c) */
     /* asynchronous commits (db_async.c) */
     bool async_started, async_busy, async_stop;
     pthread_t async_th;
@@ -150,17 +158,21 @@ struct ka_store {
     struct db_batch *async_failed; /* a batch the writer could not commit, kept for a retry */
     int async_rc;
     struct ka_store_commit_stats async_acc;
-    ZSTD_CCtx *cctx;
+    /* Compression contexts: cz for the caller's thread (blocks packed as the batch fills),
+     * wz for the writer (blocks it packs itself). */
+    struct db_zctx cz, wz;
+    /* The batch being filled leaves its blocks to the writer thread: the writer was idle at
+     * the last hand-over, so it has time to spare (db_async.c). Caller's thread only. */
+    bool writer_packs;
     /* The compression dictionary: set once (loaded or trained) and then never changed, so
      * that the caller's thread compresses with it while the writer writes. cdict_id is its
      * zdict.id, 0 while a trained one is not saved yet (only the writer saves it, from
-     * dict_data, in the transaction of the first batch that uses it). */
+     * dict_data, in the transaction of the first batch that uses it). Both threads read it
+     * once it is set. */
     ZSTD_CDict *cdict;
     int64_t cdict_id;
     void *dict_data;
     size_t dict_size;
-    const ZSTD_CDict *cctx_cdict; /* dictionary the compression context references */
-    bool cctx_set;
     struct ka_buf zbuf;
     /* reading */
     ZSTD_DCtx *dctx;
@@ -175,6 +187,8 @@ struct ka_store {
 /* db.c */
 int db_err(struct ka_store *s, int rc, const char *what);
 int db_exec(struct ka_store *s, const char *sql);
+/* The connection's page cache size in KiB (PRAGMA cache_size = -N). */
+unsigned db_cache_kib(const struct ka_store *s);
 int db_prepare(struct ka_store *s, const char *sql, sqlite3_stmt **st);
 int db_meta_get(struct ka_store *s, const char *key, int64_t *v);
 uint64_t db_hash(const void *p, size_t n, uint64_t seed);
@@ -189,6 +203,10 @@ int db_event_line(struct ka_store *s, int64_t blk, uint64_t off, uint64_t size);
 /* db_schema.c */
 int db_migrate(struct ka_store *s);
 int db_schema_version(struct ka_store *s, int *v);
+/* Drops the indexes that a bulk load into an empty store builds at its end (in the open
+ * transaction); db_indexes_build creates those missing (after a load, or one that died). */
+int db_indexes_drop(struct ka_store *s);
+int db_indexes_build(struct ka_store *s);
 
 /* db_insert.c */
 void db_batch_free(struct db_batch *b);
@@ -210,9 +228,10 @@ bool db_batch_packed(const struct db_batch *b);
 void db_batch_reset(struct db_batch *b);
 
 /* db_write.c */
-int db_setup_cctx(struct ka_store *s);
-/* Appends the zstd frame of p[0..n) to out (s->cctx as set up). */
-int db_compress(struct ka_store *s, const char *p, size_t n, struct ka_buf *out);
+/* Appends the zstd frame of p[0..n) to out, with context z (set up for s->cdict first). */
+int db_compress(struct ka_store *s, struct db_zctx *z, const char *p, size_t n,
+                struct ka_buf *out);
+void db_zctx_free(struct db_zctx *z);
 /* Writes batch b (in the open transaction of a bulk load, or one of its own); on success b
  * is emptied. */
 int db_commit_batch(struct ka_store *s, struct db_batch *b, struct ka_store_commit_stats *st);

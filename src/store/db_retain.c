@@ -161,6 +161,8 @@ int ka_store_retain(struct ka_store *s, int64_t max_age_sec, uint64_t max_bytes,
     if (s->o.readonly)
         return KA_EINVAL;
     int rc = db_txn_end(s); /* a bulk load's open transaction first */
+    if (rc == 0 && s->idx_dropped) /* and its indexes: retention reads by time */
+        rc = db_indexes_build(s);
     bool more = true;
     if (max_age_sec > 0) {
         int64_t cutoff = (now_sec - max_age_sec) * 1000000000;

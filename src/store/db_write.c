@@ -60,13 +60,12 @@ void db_writer_free(struct ka_store *s)
     s->st_setranks = NULL;
     s->st_ins = s->st_ranks = s->st_unlatest = s->st_str_ins = s->st_str_get = NULL;
     s->st_meta_add = NULL;
-    ZSTD_freeCCtx(s->cctx);
+    db_zctx_free(&s->cz);
+    db_zctx_free(&s->wz);
     ZSTD_freeCDict(s->cdict);
     free(s->dict_data);
     s->dict_data = NULL;
-    s->cctx = NULL;
     s->cdict = NULL;
-    s->cctx_set = false;
     db_cache_free(&s->cache);
     db_group_free(&s->grp);
     db_seen_free(&s->seen);
@@ -116,40 +115,52 @@ static int rank_state(struct ka_store *s, const struct db_row *r, int64_t ah, bo
     return KA_OK;
 }
 
-int db_compress(struct ka_store *s, const char *p, size_t n, struct ka_buf *out)
+void db_zctx_free(struct db_zctx *z)
 {
-    size_t bound = ZSTD_compressBound(n);
-    if (ka_buf_reserve(out, bound))
-        return KA_ENOMEM;
-    size_t z = ZSTD_compress2(s->cctx, out->p + out->n, bound, p, n);
-    if (ZSTD_isError(z)) {
-        snprintf(s->errmsg, sizeof s->errmsg, "zstd: %s", ZSTD_getErrorName(z));
-        return KA_EIO;
-    }
-    out->n += z;
-    return KA_OK;
+    ZSTD_freeCCtx(z->cc);
+    memset(z, 0, sizeof *z);
 }
 
 /* Frames without content size and dictionary id: the row keeps both (saves ~6 bytes). */
-int db_setup_cctx(struct ka_store *s)
+static int setup_zctx(struct ka_store *s, struct db_zctx *z)
 {
-    if (!s->cctx && !(s->cctx = ZSTD_createCCtx()))
+    if (!z->cc && !(z->cc = ZSTD_createCCtx()))
         return KA_ENOMEM;
-    size_t e = ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, s->o.zstd_level);
+    size_t e = ZSTD_CCtx_setParameter(z->cc, ZSTD_c_compressionLevel, s->o.zstd_level);
     if (!ZSTD_isError(e))
-        e = ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_contentSizeFlag, 0);
+        e = ZSTD_CCtx_setParameter(z->cc, ZSTD_c_contentSizeFlag, 0);
     if (!ZSTD_isError(e))
-        e = ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_dictIDFlag, 0);
+        e = ZSTD_CCtx_setParameter(z->cc, ZSTD_c_dictIDFlag, 0);
     /* Use the dictionary's tables in place: copying them for every ~1 KB event costs more
      * than compressing it. */
     if (!ZSTD_isError(e))
-        e = ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_forceAttachDict, ZSTD_dictForceAttach);
+        e = ZSTD_CCtx_setParameter(z->cc, ZSTD_c_forceAttachDict, ZSTD_dictForceAttach);
     if (!ZSTD_isError(e))
-        e = ZSTD_CCtx_refCDict(s->cctx, s->cdict);
+        e = ZSTD_CCtx_refCDict(z->cc, s->cdict);
     if (ZSTD_isError(e))
         return KA_EINVAL;
-    s->cctx_cdict = s->cdict;
-    s->cctx_set = true;
+    z->cdict = s->cdict;
+    z->set = true;
+    return KA_OK;
+}
+
+int db_compress(struct ka_store *s, struct db_zctx *z, const char *p, size_t n,
+                struct ka_buf *out)
+{
+    if (!z->set || z->cdict != s->cdict) {
+        int rc = setup_zctx(s, z);
+        if (rc)
+            return rc;
+    }
+    size_t bound = ZSTD_compressBound(n);
+    if (ka_buf_reserve(out, bound))
+        return KA_ENOMEM;
+    size_t zn = ZSTD_compress2(z->cc, out->p + out->n, bound, p, n);
+    if (ZSTD_isError(zn)) {
+        snprintf(s->errmsg, sizeof s->errmsg, "zstd: %s", ZSTD_getErrorName(zn));
+        return KA_EIO;
+    }
+    out->n += zn;
     return KA_OK;
 }
 
@@ -248,7 +259,7 @@ static int insert_block(struct ka_store *s, const struct db_blk *k, uint32_t liv
     int rc = KA_OK;
     if (!k->packed) {
         ka_buf_reset(&s->zbuf);
-        rc = db_compress(s, b->lines.p + k->loff, k->lsize, &s->zbuf);
+        rc = db_compress(s, &s->wz, b->lines.p + k->loff, k->lsize, &s->zbuf);
         if (rc)
             return rc;
     }
@@ -332,12 +343,11 @@ static int write_batch(struct ka_store *s, uint64_t *ins)
 {
     uint64_t reqs = 0, raw = 0;
     int rc = KA_OK;
-    /* Blocks closed before the dictionary was settled are compressed here (never in the
-     * asynchronous writer: only batches of packed blocks go there). */
-    if (!db_batch_packed(s->wb)) {
+    /* Blocks closed before the dictionary was settled are compressed here, after it is
+     * (never in the asynchronous writer: only batches with a settled dictionary go there),
+     * and so are those left to the writer (s->writer_packs). */
+    if (!db_batch_packed(s->wb))
         rc = db_ensure_dict(s, true);
-        rc = rc ? rc : db_setup_cctx(s);
-    }
     if (rc == 0 && s->cdict && s->cdict_id == 0) { /* trained: saved with its first rows */
         rc = db_save_dict(s);
         s->dict_in_txn = rc == 0;
