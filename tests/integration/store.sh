@@ -56,6 +56,13 @@ check "inserted = distinct (auditID, stage)" eq "$(summary inserted)" "$distinct
 check "overlapping files: duplicates ignored" eq "$(summary duplicates)" "$((total - distinct))"
 check "store directory 0700" eq "$(stat -c %a "$tmp/d/store")" 700
 check "database file 0600" eq "$(stat -c %a "$tmp/d/store/kaudit.db")" 600
+# a store that kaudit index creates: 32 KiB pages, and every index of the schema once the load
+# has ended (a load into an empty store builds the secondary ones at its end)
+sq() { python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);
+print("\n".join(str(r[0]) for r in c.execute(sys.argv[2])))' "$tmp/d/store/kaudit.db" "$1"; }
+check "kaudit index creates 32 KiB pages" eq "$(sq 'PRAGMA page_size')" 32768
+check "the load built every index" eq "$(sq "SELECT name FROM sqlite_master WHERE type = 'index'
+    AND name LIKE 'ev%' ORDER BY name" | tr '\n' ' ')" "ev_aid ev_code ev_obj ev_req ev_ts ev_user "
 "$bin" index --store "$tmp/d" --no-backups "${files[@]}" 2>"$tmp/err"; rc=$?
 check "re-index: exit 0" eq "$rc" 0
 check "re-index: nothing inserted" eq "$(summary inserted)" 0
