@@ -161,8 +161,8 @@ struct ka_store {
     /* Compression contexts: cz for the caller's thread (blocks packed as the batch fills),
      * wz for the writer (blocks it packs itself). */
     struct db_zctx cz, wz;
-    /* The batch being filled leaves its blocks to the writer thread: the writer was idle at
-     * the last hand-over, so it has time to spare (db_async.c). Caller's thread only. */
+    /* The batch being filled leaves its blocks to the writer thread: a bulk load's writer
+     * with deferred indexes was idle at the last hand-over (db_async.c). Caller's thread. */
     bool writer_packs;
     /* The compression dictionary: set once (loaded or trained) and then never changed, so
      * that the caller's thread compresses with it while the writer writes. cdict_id is its
