@@ -226,7 +226,6 @@ int ka_store_open_path(const char *path, const struct ka_store_opts *o, struct k
     for (int i = 0; i < 2; i++) {
         ka_buf_init(&s->bat[i].arena, KA_STORE_MAX_BATCH_BYTES + KA_STORE_MAX_EVENT * 2u);
         ka_buf_init(&s->bat[i].zarena, KA_STORE_MAX_BATCH_BYTES + KA_STORE_MAX_EVENT * 2u);
-        ka_buf_init(&s->bat[i].scratch, KA_STORE_MAX_EVENT + 1);
     }
     s->fill = s->wb = &s->bat[0];
     ka_buf_init(&s->zbuf, 0);

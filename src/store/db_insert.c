@@ -244,13 +244,10 @@ static int maybe_seal(struct ka_store *s, struct db_batch *b)
     return KA_OK;
 }
 
-/* Adds ev whose canonical line is line[0..len) (without LF). */
-static int add_row(struct ka_store *s, const struct ka_event *ev, const char *line, size_t len)
+/* Room for one more row in the fill batch. */
+static int row_room(struct db_batch *b)
 {
-    struct db_batch *b = s->fill;
     if (b->n >= KA_STORE_MAX_BATCH || b->arena.n + b->lines.n >= KA_STORE_MAX_BATCH_BYTES)
-        return KA_ETOOBIG;
-    if (len > KA_STORE_MAX_EVENT)
         return KA_ETOOBIG;
     if (b->n == b->cap) {
         size_t nc = b->cap ? b->cap * 2 : 256;
@@ -260,14 +257,23 @@ static int add_row(struct ka_store *s, const struct ka_event *ev, const char *li
         b->rows = nv;
         b->cap = nc;
     }
+    return KA_OK;
+}
+
+/* Adds ev, whose canonical line (without LF) is already at the end of the batch's lines, from
+ * lmark on; on error the line is taken back. */
+static int add_row(struct ka_store *s, const struct ka_event *ev, size_t lmark)
+{
+    struct db_batch *b = s->fill;
+    size_t len = b->lines.n - lmark, mark = b->arena.n;
+    int rc = len > KA_STORE_MAX_EVENT ? KA_ETOOBIG : KA_OK;
     struct db_row *r = &b->rows[b->n];
-    memset(r, 0, sizeof *r);
-    size_t mark = b->arena.n, lmark = b->lines.n;
-    r->off[DF_LINE] = lmark;
-    r->len[DF_LINE] = (uint32_t)len;
-    int rc = ka_buf_append(&b->lines, line, len);
-    if (rc == 0)
+    if (rc == 0) {
+        memset(r, 0, sizeof *r);
+        r->off[DF_LINE] = lmark;
+        r->len[DF_LINE] = (uint32_t)len;
         rc = fill_row(b, r, ev);
+    }
     if (rc == 0)
         hash_row(b, r);
     if (rc) {
@@ -285,10 +291,19 @@ int ka_store_add(struct ka_store *s, const struct ka_event *ev)
     struct db_batch *b = s->fill;
     if (s->o.readonly)
         return KA_EINVAL;
-    ka_buf_reset(&b->scratch);
+    int rc = row_room(b);
+    if (rc)
+        return rc;
+    /* encoded in place, at the end of the batch's lines */
+    size_t lmark = b->lines.n;
     struct ka_write_opts wo = {0};
-    int rc = ka_event_write(ev, &wo, &b->scratch);
-    return rc ? rc : add_row(s, ev, b->scratch.p, b->scratch.n - 1); /* without the LF */
+    rc = ka_event_write(ev, &wo, &b->lines);
+    if (rc) {
+        b->lines.n = lmark;
+        return rc;
+    }
+    b->lines.n--; /* without the LF */
+    return add_row(s, ev, lmark);
 }
 
 int ka_store_add_canonical(struct ka_store *s, const struct ka_event *ev, const char *line,
@@ -298,7 +313,15 @@ int ka_store_add_canonical(struct ka_store *s, const struct ka_event *ev, const 
         return KA_EINVAL;
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         len--;
-    return add_row(s, ev, line, len);
+    struct db_batch *b = s->fill;
+    int rc = row_room(b);
+    if (rc)
+        return rc;
+    if (len > KA_STORE_MAX_EVENT)
+        return KA_ETOOBIG;
+    size_t lmark = b->lines.n;
+    rc = ka_buf_append(&b->lines, line, len);
+    return rc ? rc : add_row(s, ev, lmark);
 }
 
 int ka_store_add_line(struct ka_store *s, const char *line, size_t len)
@@ -327,7 +350,6 @@ void db_batch_free(struct db_batch *b)
     free(b->blks);
     ka_buf_free(&b->arena);
     ka_buf_free(&b->lines);
-    ka_buf_free(&b->scratch);
     ka_buf_free(&b->zarena);
     memset(b, 0, sizeof *b);
 }

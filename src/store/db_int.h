@@ -74,7 +74,6 @@ struct db_batch {
     size_t nblk, capblk;
     struct ka_buf arena;
     struct ka_buf lines;   /* canonical lines, without LF, back to back */
-    struct ka_buf scratch; /* canonical encoding of one event */
     struct ka_buf zarena;  /* compressed packed blocks */
 };
 
