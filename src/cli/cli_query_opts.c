@@ -1,9 +1,8 @@
 /*
  * cli_query_opts.c - shared filters and row sources of `kaudit query` and the views: parsing
- * the filter flags with query.h, and reading the rows of a query from raw logs (log sets,
- * .gz, directories; bounded memory through ka_rows) or from the store.
+ * the filter flags with query.h, and reading the rows of a query from raw logs (cli_scan.c),
+ * from the store or from ClickHouse.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +11,6 @@
 #include "cmds.h"
 #include "kaudit/chquery.h"
 #include "kaudit/config.h"
-#include "kaudit/input.h"
-#include "kaudit/logset.h"
 #include "kaudit/store.h"
 
 const struct option ka_cqo_long[] = {
@@ -115,92 +112,7 @@ int ka_cqo_opt(struct ka_cqo *o, int c, char *v, int64_t now, struct ka_diag *d)
     }
 }
 
-/* ---- raw files ---- */
-
-struct fscan {
-    const struct ka_query *q;
-    struct ka_rows *rows;
-    struct ka_qstrs raw_lits;
-    struct ka_buf id;
-    const char *prog;
-    unsigned long long bad;
-};
-
-static bool may_match(const struct fscan *s, const char *p, size_t n)
-{
-    for (size_t i = 0; i < s->raw_lits.n; i++)
-        if (!memmem(p, n, s->raw_lits.v[i], strlen(s->raw_lits.v[i])))
-            return false;
-    return true;
-}
-
-static int rows_err(const char *prog, int rc)
-{
-    fprintf(stderr, "%s: %s%s\n", prog, ka_strerror(rc),
-            rc == KA_ETOOBIG ? " (too many requests to select in memory: narrow the files or "
-                               "use the store)" : "");
-    return KA_EXIT_INTERNAL;
-}
-
-static int scan_record(struct fscan *s, const struct ka_record *rec, const char *file)
-{
-    bool need_all = ka_rows_needs_all(s->rows);
-    const char *id;
-    size_t idn;
-    enum ka_stage st;
-    if (!may_match(s, rec->p, rec->n)) {
-        if (!need_all)
-            return 0;
-        if (!rec->no_newline && ka_query_peek_id(rec->p, rec->n, &id, &idn, &st)) {
-            int rc = ka_rows_add(s->rows, id, idn, st, NULL, false, NULL, 0);
-            return rc ? rows_err(s->prog, rc) : 0;
-        }
-    }
-    struct ka_event ev;
-    struct ka_scan_err e;
-    if (ka_event_scan(rec->p, rec->n, NULL, &ev, &e)) {
-        unsigned long l, col;
-        ka_linecol(rec->p, e.off, &l, &col);
-        fprintf(stderr, "kaudit: %s:%lu:%lu: %s\n", file, rec->line, col, e.msg);
-        s->bad++;
-        return 0;
-    }
-    bool m = ka_query_match(s->q, &ev, rec->p, rec->n) && ka_query_stage_ok(s->q, &ev);
-    if (!m && !need_all)
-        return 0;
-    ka_buf_reset(&s->id);
-    if (ev.auditID.set && ka_str_decode_buf(ev.auditID, &s->id))
-        return rows_err(s->prog, KA_ENOMEM);
-    int rc = ka_rows_add(s->rows, s->id.p, s->id.n, ev.stage_v, &ev, m, rec->p, rec->n);
-    return rc ? rows_err(s->prog, rc) : 0;
-}
-
-static int scan_file(struct fscan *s, const char *path)
-{
-    struct ka_input_opts io = {0};
-    struct ka_input *in;
-    struct ka_record rec;
-    int rc = ka_input_open(path, &io, &in);
-    if (rc) {
-        fprintf(stderr, "%s: %s: %s\n", s->prog, path, strerror(errno));
-        return KA_EXIT_USAGE;
-    }
-    int ex = 0;
-    while (ex == 0 && (rc = ka_input_next(in, &rec)) == 1) {
-        if (rec.err) {
-            fprintf(stderr, "kaudit: %s:%lu: %s\n", path, rec.line, rec.msg);
-            s->bad++;
-            continue;
-        }
-        ex = scan_record(s, &rec, path);
-    }
-    if (ex == 0 && rc < 0) {
-        fprintf(stderr, "%s: %s: %s\n", s->prog, path, ka_strerror(rc));
-        ex = KA_EXIT_USAGE;
-    }
-    ka_input_close(in);
-    return ex;
-}
+/* ---- raw files (cli_scan.c) ---- */
 
 struct rowcb {
     ka_cqo_row_fn fn;
@@ -215,42 +127,6 @@ static int raw_row(void *ud, const char *raw, size_t n)
     if (ka_event_scan(raw, n, NULL, &ev, &e))
         return KA_EXIT_INTERNAL;
     return cb->fn(cb->ud, &ev);
-}
-
-static int run_files(const struct ka_cqo *o, const char *prog, struct rowcb *cb)
-{
-    struct ka_logset set = {0};
-    struct ka_logset_opts lo = {.no_backups = o->no_backups};
-    struct ka_qstrs vals = {0};
-    struct fscan s = {.q = &o->q, .prog = prog};
-    int ex = 0;
-    for (int i = 0; ex == 0 && i < o->nfiles; i++) {
-        int rc = ka_logset_expand(o->files[i], &lo, &set);
-        if (rc) {
-            fprintf(stderr, "%s: %s: %s\n", prog, o->files[i],
-                    rc == KA_EIO ? strerror(errno) : ka_strerror(rc));
-            ex = KA_EXIT_USAGE;
-        }
-    }
-    ka_buf_init(&s.id, 4096);
-    if (ex == 0 && (ka_query_literals(&o->q, &s.raw_lits, &vals) || ka_rows_new(&o->q, &s.rows)))
-        ex = rows_err(prog, KA_ENOMEM);
-    for (size_t i = 0; ex == 0 && i < set.n; i++)
-        ex = scan_file(&s, set.files[i].path);
-    if (ex == 0) {
-        int rc = ka_rows_finish(s.rows, raw_row, cb);
-        ex = rc < 0 ? rows_err(prog, rc) : rc;
-    }
-    if (ex == 0 && s.bad) {
-        fprintf(stderr, "%s: %llu bad lines skipped\n", prog, s.bad);
-        ex = KA_EXIT_BADLINES;
-    }
-    ka_qstrs_free(&s.raw_lits);
-    ka_qstrs_free(&vals);
-    ka_buf_free(&s.id);
-    ka_rows_free(s.rows);
-    ka_logset_free(&set);
-    return ex;
 }
 
 /* ---- store ---- */
@@ -338,5 +214,5 @@ int ka_cqo_run(const struct ka_cqo *o, const char *prog, ka_cqo_row_fn fn, void 
     }
     if (o->clickhouse)
         return ka_cqo_run_clickhouse(o->clickhouse, &o->q, prog, store_row, &cb);
-    return o->nfiles ? run_files(o, prog, &cb) : run_store(o, prog, &cb);
+    return o->nfiles ? ka_cqo_scan_files(o, prog, raw_row, &cb) : run_store(o, prog, &cb);
 }

@@ -4,7 +4,8 @@
  * command reads them identically), and a row source that reads the rows of a query from raw
  * logs (--file PATH..., with rotated backups, .gz and directories), from the store
  * (--store DIR, default server.data_dir of --config, else ./kaudit-data) or from the table
- * that the ClickHouse output writes (--clickhouse URL, include/kaudit/chquery.h).
+ * that the ClickHouse output writes (--clickhouse URL, include/kaudit/chquery.h). The raw-log
+ * scan is in cli_scan.c.
  */
 #ifndef KA_CLI_QUERY_OPTS_H
 #define KA_CLI_QUERY_OPTS_H
@@ -68,6 +69,16 @@ typedef int (*ka_cqo_line_fn)(void *ud, const struct ka_event *ev, const char *l
  */
 int ka_cqo_run_clickhouse(const char *url, const struct ka_query *q, const char *prog,
                           ka_cqo_line_fn fn, void *ud);
+
+/* A row as its raw line (canonical or as logged), as ka_rows_finish calls them. */
+typedef int (*ka_cqo_raw_fn)(void *ud, const char *raw, size_t n);
+/*
+ * Reads the rows of o->q from the raw logs o->files (cli_scan.c: log sets with their rotated
+ * backups unless o->no_backups, .gz, directories; the filters' literals skip most lines
+ * unscanned; a progress bar on a terminal) and calls fn for each, in row order. Returns an
+ * exit code like ka_cqo_run (3: some lines were bad, reported as file:line:col).
+ */
+int ka_cqo_scan_files(const struct ka_cqo *o, const char *prog, ka_cqo_raw_fn fn, void *ud);
 
 /*
  * Reads the rows of o->q from the files (when any), ClickHouse (--clickhouse) or the store

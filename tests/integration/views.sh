@@ -62,6 +62,20 @@ views() { # views SOURCE-ARGS...: runs every check against one source
     check "history: deployment $dep requests ($*)" eq "$got" "$want"
 }
 views --file "$tmp/g.log"
+# the views read files with the query's scanner: a truncated last line (a crash) is a warning,
+# a bad line in the middle is reported as file:line:col and exits 3, the rest is read
+head -n 2000 "$tmp/g.log" >"$tmp/cut.log"
+want=$("$bin" activity shop/storefront -o json --file "$tmp/cut.log" | jq .requests)
+sed -n 2001p "$tmp/g.log" | head -c 150 >>"$tmp/cut.log"
+"$bin" activity shop/storefront -o json --file "$tmp/cut.log" >"$tmp/cut.json" 2>"$tmp/err"; rc=$?
+check "views, truncated last line: exit 0" eq "$rc" 0
+check "views, truncated last line: warned" grep -q "cut.log:2001: truncated last line" "$tmp/err"
+check "views, truncated last line: the rest read" eq "$(jq .requests "$tmp/cut.json")" "$want"
+{ head -n 10 "$tmp/g.log"; echo '{"kind":"Event",'; sed -n '11,2000p' "$tmp/g.log"; } >"$tmp/bad.log"
+"$bin" activity shop/storefront -o json --file "$tmp/bad.log" >"$tmp/bad.json" 2>"$tmp/err"; rc=$?
+check "views, bad line: exit 3" eq "$rc" 3
+check "views, bad line: file:line:col" grep -q "bad.log:11:[0-9]*: " "$tmp/err"
+check "views, bad line: the rest read" eq "$(jq .requests "$tmp/bad.json")" "$want"
 if "$bin" index --store "$tmp/store" "$tmp/g.log" >/dev/null 2>&1; then
     views --store "$tmp/store"
 else
