@@ -8,14 +8,13 @@
 # from `kaudit gen`.
 set -u
 KAUDIT=${1:?kaudit binary}
-RS=$(command -v rsyslogd || echo /usr/sbin/rsyslogd)
+. "$(dirname "$0")/../util/rsyslog.sh"
 [ -x "$RS" ] || { echo "skip: no rsyslogd"; exit 77; }
 command -v openssl >/dev/null || { echo "skip: no openssl to make the certificates"; exit 77; }
 T=$(mktemp -d); RP=; KP=
 cleanup() { [ -n "$KP" ] && kill -9 $KP 2>/dev/null; [ -n "$RP" ] && kill -9 $RP 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -20 "$T/ship.log" "$T/rs.log" 2>/dev/null; exit 1; }
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 # A CA, a server certificate for 127.0.0.1 signed by it, and an unrelated CA.
 mkca() {
@@ -29,25 +28,11 @@ printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n
 openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
   -days 2 -extfile "$T/ext.cnf" -out "$T/server.pem" >/dev/null 2>&1 || fail "openssl sign"
 
-cat > "$T/rsyslog.conf" <<CONF
-global(workDirectory="$T" maxMessageSize="256k"
-       DefaultNetstreamDriver="gtls"
-       DefaultNetstreamDriverCAFile="$T/ca.pem"
-       DefaultNetstreamDriverCertFile="$T/server.pem"
-       DefaultNetstreamDriverKeyFile="$T/server.key")
-module(load="imtcp" MaxSessions="50" StreamDriver.Name="gtls" StreamDriver.Mode="1"
-       StreamDriver.AuthMode="anon")
-input(type="imtcp" address="127.0.0.1" port="$PORT" SupportOctetCountedFraming="on")
-template(name="msgonly" type="string" string="%msg%\n")
-*.* action(type="omfile" file="$T/out.log" template="msgonly")
-CONF
-start_rs() {
-  "$RS" -n -f "$T/rsyslog.conf" -i "$T/rs.pid" >>"$T/rs.log" 2>&1 &
-  RP=$!
-  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0; sleep 0.1; done
-  return 1
-}
-if ! start_rs; then
+rs_conf "$(rs_port)" \
+  "DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"$T/ca.pem\"
+       DefaultNetstreamDriverCertFile=\"$T/server.pem\" DefaultNetstreamDriverKeyFile=\"$T/server.key\"" \
+  "StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\""
+if ! rs_start; then
   grep -qi "gtls\|netstream\|lmnsd" "$T/rs.log" &&
     { echo "skip: rsyslog cannot load its gtls stream driver: $(grep -i 'gtls\|lmnsd' "$T/rs.log" | head -1)"; exit 77; }
   echo "skip: rsyslogd does not start here: $(tail -1 "$T/rs.log")"; exit 77
@@ -57,32 +42,14 @@ if grep -qi "could not load module.*lmnsd_gtls\|lmnsd_gtls.*error" "$T/rs.log"; 
 fi
 
 "$KAUDIT" gen --seed 6 --events 30000 -o "$T/all.log" || fail gen
-URL="syslog+tls://127.0.0.1:$PORT"
-"$KAUDIT" ship -q --output "$URL" --option "ca=$T/ca.pem" --option batch_events=200 \
-  --option backoff_max_ms=500 --retries 0 "$T/all.log" >"$T/ship.log" 2>&1 & KP=$!
-sleep 0.3
-kill -0 $KP 2>/dev/null || echo "note: ship finished before the receiver was killed"
-kill -TERM $RP; wait $RP 2>/dev/null; RP=
-sleep 1
-start_rs || fail "rsyslog restart"
-wait $KP; rc=$?; KP=
-[ $rc -eq 0 ] || fail "ship exited $rc"
+URL="syslog+tls://127.0.0.1:$RS_PORT"
+rs_ship_restart "$URL" "$T/all.log" --option "ca=$T/ca.pem"
 sleep 0.5
-kill -TERM $RP; wait $RP 2>/dev/null; RP=
-python3 - "$T/all.log" "$T/out.log" <<'PY' || fail "events missing"
-import json, sys
-want = {(e["auditID"], e["stage"]) for e in map(json.loads, open(sys.argv[1]))}
-got, lines = set(), 0
-for l in open(sys.argv[2]):
-    l = l.strip()
-    if not l: continue
-    e = json.loads(l); got.add((e["auditID"], e["stage"])); lines += 1
-print("TLS: events %d, lines in the syslog file %d, distinct %d, missing %d" % (len(want), lines, len(got), len(want - got)))
-sys.exit(0 if not (want - got) else 1)
-PY
+rs_stop
+rs_all_arrived TLS "$T/all.log"
 
 # A client trusting another CA: nothing delivered, every event dead-lettered with a reason.
-start_rs || fail "rsyslog restart"
+rs_start || fail "rsyslog restart"
 before=$(wc -l < "$T/out.log")
 head -n 50 "$T/all.log" > "$T/few.log"
 "$KAUDIT" ship -q --output "$URL" --option "ca=$T/other.pem" --option backoff_max_ms=50 \
