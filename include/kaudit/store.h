@@ -152,6 +152,7 @@ struct ka_store_stats {
     int64_t oldest_ns, newest_ns; /* requestReceivedTimestamp range; 0 when empty */
     int schema_version;
     uint64_t dicts;       /* zstd dictionaries */
+    uint64_t cache_bytes; /* memory of this connection's SQLite page cache now */
 };
 int ka_store_stats(struct ka_store *s, struct ka_store_stats *st);
 
@@ -178,7 +179,7 @@ struct ka_store_consumer_opts {
                              grows to at most 7/4 of it (the store's buffers grow by doubling:
                              a batch just over twice this would double them once more) */
     int batch_ms;         /* longest wait to fill a batch; 0 = 200 */
-    unsigned cache_mb;    /* SQLite page cache; 0 = 8 (the collector's memory budget) */
+    unsigned cache_mb;    /* SQLite page cache; 0 = 16 (the collector's memory budget) */
     int64_t max_age_sec;  /* retention, run every retain_every_sec; 0 = keep */
     uint64_t max_bytes;   /* 0 = unlimited */
     int retain_every_sec; /* 0 = 60 */

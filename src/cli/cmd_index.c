@@ -242,6 +242,9 @@ static int open_store(const struct icli *c, struct ka_store **out)
     struct ka_store_opts so;
     ka_store_opts_default(&so);
     so.bulk = true;
+    /* reads through SQLite's page cache: with a mapping, the store file counted in the
+     * process's memory (3.9 GB at 10 M events) for no measured gain in speed */
+    so.no_mmap = true;
     so.no_dict = c->no_dict;
     if (c->zstd_level)
         so.zstd_level = c->zstd_level;

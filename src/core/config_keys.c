@@ -156,7 +156,7 @@ const struct ka_cfg_key ka_cfg_serve_keys[] = {
      .doc = "delete stored requests older than this (0s: keep)"},
     {.name = "store.max_size", .type = KA_CFG_SIZE, .def = "0", .max = (long long)1 << 50,
      FILL(store_max_size), .doc = "delete the oldest stored requests above this size (0: no limit)"},
-    {.name = "store.cache_size", .type = KA_CFG_SIZE, .def = "8MiB", .min = MIB(1), .max = GIB(64),
+    {.name = "store.cache_size", .type = KA_CFG_SIZE, .def = "16MiB", .min = MIB(1), .max = GIB(64),
      FILL(store_cache_size), .doc = "SQLite page cache of the store's writer (memory, not disk)"},
     {.name = "store.batch_events", .type = KA_CFG_INT, .def = "4096", .min = 1, .max = 32768,
      FILL(store_batch_events),

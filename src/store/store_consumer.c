@@ -247,7 +247,7 @@ int ka_store_consumer_start(struct ka_journal *j, const char *data_dir,
     if (c->o.retain_every_sec <= 0)
         c->o.retain_every_sec = 60;
     pthread_mutex_init(&c->mu, NULL);
-    int rc = open_store(data_dir, c->o.cache_mb ? c->o.cache_mb : 8, &c->st);
+    int rc = open_store(data_dir, c->o.cache_mb ? c->o.cache_mb : 16, &c->st);
     rc = rc ? rc : ka_cursor_open(j, "store", &c->cur);
     if (rc == 0 && pthread_create(&c->th, NULL, run, c) != 0)
         rc = KA_ENOMEM;

@@ -433,3 +433,45 @@ Test(store, bulk_load_builds_its_indexes_at_the_end, .init = setup, .fini = tear
         free(lines[i]);
     free(lines);
 }
+
+/*
+ * The page cache keeps the size asked for in a store the connection creates, whatever its page
+ * size: SQLite counts `cache_size = -KiB` in pages of the size of the moment, which for a new
+ * file was the default 4 KiB, so the cache of a new 32 KiB-page store (a bulk load) held 8
+ * times the memory asked and that of an 8 KiB-page store twice.
+ */
+Test(store, page_cache_keeps_its_size_in_a_new_store, .init = setup, .fini = teardown,
+     .timeout = 300)
+{
+    const size_t n = 40000;
+    char **lines = gen_lines(n);
+    for (int bulk = 0; bulk < 2; bulk++) {
+        char dir[2048];
+        snprintf(dir, sizeof dir, "%s/new%d", tmp, bulk);
+        struct ka_store_opts o;
+        struct ka_store *w = NULL;
+        struct ka_store_stats ss;
+        ka_store_opts_default(&o);
+        o.bulk = bulk;
+        o.cache_mb = 1;
+        cr_assert_eq(ka_store_open_dir(dir, &o, &w), 0);
+        for (size_t i = 0; i < n; i++) {
+            cr_assert_eq(ka_store_add_line(w, lines[i], strlen(lines[i])), 0);
+            if (ka_store_pending(w) >= 4000)
+                cr_assert_eq(ka_store_commit(w, NULL), 0);
+        }
+        cr_assert_eq(ka_store_commit(w, NULL), 0);
+        cr_assert_eq(ka_store_stats(w, &ss), 0);
+        cr_assert_eq(ss.events, n);
+        /* the pages written are many times the cache: it is full, and no larger */
+        cr_assert_gt(ss.db_bytes, 8u << 20, "%llu bytes", (unsigned long long)ss.db_bytes);
+        cr_assert_gt(ss.cache_bytes, 512u << 10, "bulk %d: cache %llu bytes", bulk,
+                     (unsigned long long)ss.cache_bytes);
+        cr_assert_leq(ss.cache_bytes, (1u << 20) + (1u << 20) / 4, "bulk %d: cache %llu bytes",
+                      bulk, (unsigned long long)ss.cache_bytes);
+        ka_store_close(w);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+}
