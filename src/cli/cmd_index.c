@@ -2,11 +2,14 @@
  * cmd_index.c - `kaudit index`: reads existing audit logs (rotated backups and .gz included,
  * or stdin) into the store, in batches of one transaction each. Events already stored (same
  * auditID and stage) are counted as duplicates and left alone, so indexing the same files
- * again changes nothing. Progress on a terminal, a summary at the end.
+ * again changes nothing. Progress on a terminal, a summary at the end. SIGINT or SIGTERM stops
+ * the reading: what was read is committed and indexed (the store's deferred indexes built),
+ * then the process ends by that signal; a second one ends it at once.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +38,8 @@ static const char *const usage =
     "  --max-line SIZE    longest input line (default 16M)\n"
     "  -q, --quiet        no progress and no summary\n\n"
     "Exit: 0 ok, 1 usage or input error, 2 store error, 3 some lines were bad (the rest was\n"
-    "indexed).\n\n"
+    "indexed). SIGINT or SIGTERM stops the reading; what was read is stored and indexed first,\n"
+    "then kaudit index ends by that signal (a second one ends it at once).\n\n"
     "example:\n"
     "  kaudit index --store /var/lib/kaudit /var/log/kubernetes/audit.log\n";
 
@@ -179,9 +183,37 @@ static int finish(struct irun *r)
     return rc ? store_failed(r, rc) : 0;
 }
 
+/* The signal that asked to stop reading (0: none). */
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop(int sig)
+{
+    stop_sig = sig;
+}
+
+/* SIGINT and SIGTERM stop the reading once (SA_RESETHAND: a second one ends the process);
+ * a signal the shell ignored for us (a background job's SIGINT) stays ignored. Reads restart
+ * (SA_RESTART), so an interrupted read of a file is not an input error. */
+static void install_stop(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop;
+        sa.sa_flags = SA_RESTART | SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 static int on_event(void *ud, const struct ka_event *ev, const char *file, unsigned long line)
 {
     struct irun *r = ud;
+    if (stop_sig)
+        return KA_EXIT_INTERNAL; /* stops the reading; ka_cmd_index tells it from an error */
     int rc = ka_store_add(r->st, ev);
     if (rc == KA_ETOOBIG && ka_store_pending(r->st) > 0) {
         if (commit(r))
@@ -265,9 +297,13 @@ int ka_cmd_index(int argc, char **argv)
     struct irun r = {.c = &c, .t0 = now_s(), .tty = isatty(STDERR_FILENO) == 1};
     if (open_store(&c, &r.st))
         return KA_EXIT_INTERNAL;
+    install_stop();
     struct ka_input_opts io = {.max_line = (size_t)c.max_line, .no_backups = c.no_backups};
     struct ka_cli_read_stats rs = {0};
     int ret = ka_cli_read_events(argv + optind, argc - optind, &io, on_event, &r, &rs);
+    int sig = stop_sig;
+    if (sig && !r.err)
+        ret = 0; /* stopped on request: what was read is committed below */
     if (finish(&r))
         ret = KA_EXIT_INTERNAL;
     if (!r.err && retain(&r))
@@ -276,6 +312,12 @@ int ka_cmd_index(int argc, char **argv)
         fprintf(stderr, "kaudit index: checkpoint: %s\n", ka_store_errmsg(r.st));
     summary(&r, &rs);
     ka_store_close(r.st);
+    if (sig) {
+        fprintf(stderr, "kaudit index: stopped by signal %d: the %llu events read are stored "
+                        "and indexed\n", sig, r.read);
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
     if (ret)
         return ret;
     return rs.bad ? KA_EXIT_BADLINES : KA_EXIT_OK;

@@ -58,11 +58,13 @@ check "store directory 0700" eq "$(stat -c %a "$tmp/d/store")" 700
 check "database file 0600" eq "$(stat -c %a "$tmp/d/store/kaudit.db")" 600
 # a store that kaudit index creates: 32 KiB pages, and every index of the schema once the load
 # has ended (a load into an empty store builds the secondary ones at its end)
-sq() { python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);
-print("\n".join(str(r[0]) for r in c.execute(sys.argv[2])))' "$tmp/d/store/kaudit.db" "$1"; }
-check "kaudit index creates 32 KiB pages" eq "$(sq 'PRAGMA page_size')" 32768
-check "the load built every index" eq "$(sq "SELECT name FROM sqlite_master WHERE type = 'index'
-    AND name LIKE 'ev%' ORDER BY name" | tr '\n' ' ')" "ev_aid ev_code ev_obj ev_req ev_ts ev_user "
+sq() { # sq DATA_DIR SQL: the first column of each row, space-separated
+    python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);
+print(" ".join(str(r[0]) for r in c.execute(sys.argv[2])))' "$1/store/kaudit.db" "$2"; }
+indexes="SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ev%' ORDER BY name"
+check "kaudit index creates 32 KiB pages" eq "$(sq "$tmp/d" 'PRAGMA page_size')" 32768
+check "the load built every index" eq "$(sq "$tmp/d" "$indexes")" \
+    "ev_aid ev_code ev_obj ev_req ev_ts ev_user"
 "$bin" index --store "$tmp/d" --no-backups "${files[@]}" 2>"$tmp/err"; rc=$?
 check "re-index: exit 0" eq "$rc" 0
 check "re-index: nothing inserted" eq "$(summary inserted)" 0
@@ -165,6 +167,27 @@ check "index on a newer schema: exit 2" eq "$rc" 2
 check "index on a newer schema: says so" grep -q "schema version 99 is newer" "$tmp/err"
 "$bin" query --store "$tmp/none" --count >/dev/null 2>"$tmp/err"; rc=$?
 check "query without a store: points to kaudit index" grep -q "no store there (index logs" "$tmp/err"
+
+# --- SIGTERM stops the reading: what was read is stored and indexed, then exit by the signal ---
+mkfifo "$tmp/fifo"
+"$bin" gen --seed 3 --events 300000 >"$tmp/fifo" 2>/dev/null &
+gp=$!
+"$bin" index --store "$tmp/sig" <"$tmp/fifo" 2>"$tmp/err" &
+ip=$!
+sleep 1.5
+kill -TERM "$ip"; wait "$ip"; rc=$?; wait "$gp" 2>/dev/null
+n=$(sed -n 's/.*stopped by signal 15: the \([0-9]*\) events read are stored and indexed/\1/p' "$tmp/err")
+check "SIGTERM: the process ends by the signal (143)" eq "$rc" 143
+check "SIGTERM: says how many events are stored" test -n "$n"
+check "SIGTERM: stopped before the end of the input" test "${n:-300000}" -lt 300000 -a "${n:-0}" -gt 0
+check "SIGTERM: the store holds exactly those events" eq \
+    "$("$bin" query --store "$tmp/sig" --stage any --count 2>/dev/null)" "${n:-x}"
+want=$("$bin" gen --seed 3 --events 300000 2>/dev/null | head -n "${n:-0}" |
+       python3 -c 'import json, sys; print(len({json.loads(l)["auditID"] for l in sys.stdin}))')
+check "SIGTERM: the requests of those events" eq \
+    "$("$bin" query --store "$tmp/sig" --count 2>/dev/null)" "$want"
+check "SIGTERM: every index built" eq "$(sq "$tmp/sig" "$indexes")" \
+    "ev_aid ev_code ev_obj ev_req ev_ts ev_user"
 
 # --- retention through kaudit index ---
 "$bin" index --store "$tmp/g" --max-age 1d </dev/null 2>"$tmp/err"; rc=$?
