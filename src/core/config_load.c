@@ -161,18 +161,29 @@ static int scalar_node(struct ld *l, const struct ka_cfg_key *k, const struct ka
     return rc;
 }
 
-static int list_node(struct ld *l, const struct ka_cfg_key *k, const struct kap_pn *raw,
-                     const char *path, struct cval *v)
+/* The sequence node of a list or item-list key; NULL (reported) when raw is not one or has
+ * more than KA_CFG_MAX_ITEMS items. */
+static const struct kap_pn *seq_node(struct ld *l, const struct ka_cfg_key *k,
+                                     const struct kap_pn *raw, const char *path)
 {
     const struct kap_pn *n = deref(raw);
     if (n->type != KAP_PN_SEQ) {
         ld_err(l, raw, path, "expected %s, got %s", want(k), kind(n));
-        return -1;
+        return NULL;
     }
     if (n->count > KA_CFG_MAX_ITEMS) {
         ld_err(l, raw, path, "more than %u items", KA_CFG_MAX_ITEMS);
-        return -1;
+        return NULL;
     }
+    return n;
+}
+
+static int list_node(struct ld *l, const struct ka_cfg_key *k, const struct kap_pn *raw,
+                     const char *path, struct cval *v)
+{
+    const struct kap_pn *n = seq_node(l, k, raw, path);
+    if (!n)
+        return -1;
     v->v = calloc(n->count ? n->count : 1, sizeof *v->v);
     if (!v->v)
         return KA_ENOMEM;
@@ -254,16 +265,10 @@ static int item_node(struct ld *l, const struct ka_cfg_key *k, const struct kap_
 static int items_node(struct ld *l, const struct ka_cfg_key *k, const struct kap_pn *raw,
                       const char *path, struct cval *v)
 {
-    const struct kap_pn *n = deref(raw);
+    const struct kap_pn *n = seq_node(l, k, raw, path);
     size_t nf = ka__cfg_nkeys(k->fields);
-    if (n->type != KAP_PN_SEQ) {
-        ld_err(l, raw, path, "expected %s, got %s", want(k), kind(n));
+    if (!n)
         return -1;
-    }
-    if (n->count > KA_CFG_MAX_ITEMS) {
-        ld_err(l, raw, path, "more than %u items", KA_CFG_MAX_ITEMS);
-        return -1;
-    }
     v->items = calloc(n->count * nf + 1, sizeof *v->items);
     if (!v->items)
         return KA_ENOMEM;

@@ -143,18 +143,24 @@ int db_indexes_drop(struct ka_store *s)
     return rc;
 }
 
-/* How many of the deferred indexes the store has. */
+/* How many of the deferred indexes the store has (their names from deferred[]). */
 static int count_present(struct ka_store *s, int *n)
 {
     sqlite3_stmt *st = NULL;
-    int rc = db_prepare(s, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
-                           " ('ev_ts', 'ev_req', 'ev_user', 'ev_obj', 'ev_code')", &st);
-    if (rc)
-        return rc;
-    int step = sqlite3_step(st);
-    *n = step == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    int rc = db_prepare(s, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?",
+                        &st);
+    *n = 0;
+    for (size_t i = 0; rc == 0 && i < NDEFERRED; i++) {
+        sqlite3_bind_text(st, 1, deferred[i].name, -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        if (step != SQLITE_ROW)
+            rc = db_err(s, step, "index list");
+        else
+            *n += sqlite3_column_int(st, 0);
+        sqlite3_reset(st);
+    }
     sqlite3_finalize(st);
-    return step == SQLITE_ROW ? KA_OK : db_err(s, step, "index list");
+    return rc;
 }
 
 /*
